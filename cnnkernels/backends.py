@@ -1,0 +1,82 @@
+"""Which implementation runs an op.
+
+  "auto"    the enclosing use_backend() choice if any, else the fastest built backend for the
+            tensors' device: CUDA kernels, then Triton, for CUDA tensors; the C++ kernels for CPU
+            tensors; PyTorch's own ops otherwise
+  "cpu"     cnnkernels' C++ kernels (CPU tensors)
+  "cuda"    cnnkernels' CUDA kernels (CUDA tensors)
+  "triton"  cnnkernels' Triton kernels (CUDA tensors, or the CPU under TRITON_INTERPRET=1)
+  "torch"   PyTorch's own ops: the reference every other backend must match
+"""
+import contextlib
+
+from . import ops
+
+BACKENDS = ("auto", "cpu", "cuda", "triton", "torch")
+_BUILD_HINT = "reinstall from the source tree with `pip install --no-build-isolation -e .` (see README)"
+
+# A plain module global, not a ContextVar: torch.compile traces reads of it without a graph break.
+_default = "auto"
+
+
+def _check_name(name):
+    if name not in BACKENDS:
+        raise ValueError(f"cnnkernels: unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Runs every cnnkernels op called with backend="auto" (the default) on `name`, e.g. a whole model:
+
+        with cnnkernels.nn.use_backend("torch"):
+            reference = model(x)
+    """
+    global _default
+    _check_name(name)
+    previous, _default = _default, name
+    try:
+        yield
+    finally:
+        _default = previous
+
+
+def unavailable_reason(name):
+    """Why backend `name` cannot run here, or None if it can."""
+    _check_name(name)
+    if name in ("auto", "torch"):
+        return None
+    if name == "triton":
+        return "the Triton backend is not implemented yet in this version of cnnkernels"
+    if ops.BUILD_INFO is None:
+        return f"the compiled extension cnnkernels._C is not loaded ({ops.EXTENSION_ERROR}); {_BUILD_HINT}"
+    if name == "cuda" and not ops.BUILD_INFO["cuda"]:
+        return (
+            "cnnkernels was built without its CUDA kernels; on a machine with nvcc and a CUDA build of "
+            f"torch, {_BUILD_HINT} (FORCE_CUDA=1 forces the CUDA build)"
+        )
+    return None
+
+
+def available():
+    """The backends that can run here (besides "auto")."""
+    return [name for name in BACKENDS[1:] if unavailable_reason(name) is None]
+
+
+_DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "triton": ("cuda", "cpu")}
+
+
+def resolve(requested, device):
+    """The backend that runs an op asked for with backend=`requested` on tensors on `device`."""
+    _check_name(requested)
+    name = _default if requested == "auto" else requested
+    if name == "auto":
+        preferred = {"cuda": ("cuda", "triton"), "cpu": ("cpu",)}.get(device.type, ())
+        return next((b for b in preferred if unavailable_reason(b) is None), "torch")
+    reason = unavailable_reason(name)
+    if reason is not None:
+        raise RuntimeError(f"cnnkernels: backend {name!r} is not available: {reason}")
+    if name != "torch" and device.type not in _DEVICES[name]:
+        raise RuntimeError(
+            f"cnnkernels: backend {name!r} runs on {' or '.join(_DEVICES[name])} tensors, got tensors on {device}"
+        )
+    return name

@@ -1,0 +1,179 @@
+"""The operators of cnnkernels._C: loads the extension (every schema and the CPU/CUDA kernels live in
+csrc/), then registers for each op a fake implementation (shapes, dtypes and strides for
+torch.compile) and an autograd formula that calls the registered backward op, so the whole
+forward + backward stays dispatchable and traceable.
+
+If the extension is missing, importing still works: cnnkernels.nn falls back to PyTorch's ops.
+"""
+import warnings
+
+import torch
+
+try:
+    from . import _C
+except ImportError as error:  # not built, or built against another torch
+    _C = None
+    EXTENSION_ERROR = f"{type(error).__name__}: {error}"
+    warnings.warn(
+        f"cnnkernels: the compiled extension cnnkernels._C could not be loaded ({EXTENSION_ERROR}); "
+        "cnnkernels.nn falls back to PyTorch's own ops. Build it with "
+        "`pip install --no-build-isolation -e .` in the source tree (see README).",
+        stacklevel=2,
+    )
+else:
+    EXTENSION_ERROR = None
+
+
+def _read_build_info():
+    if _C is None:
+        return None
+    info = _C.build_info()
+    return {"cuda": info["cuda"], "cuda_archs": [a for a in info["cuda_archs"].split(",") if a]}
+
+
+# What the compiled extension contains: {"cuda": bool, "cuda_archs": ["sm_90", ...]}; None if not loaded.
+# Read once here: torch.compile cannot trace into the extension's C function.
+BUILD_INFO = _read_build_info()
+
+
+# ---------------------------------------------------------------- rules shared with csrc/
+
+def compute_format(t):
+    """The memory format the kernels compute in and return (csrc/tensor_checks.h, compute_format)."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
+    """PyTorch's pooling_output_shape (csrc/max_pool2d.h, output_size)."""
+    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def argmax_dtype(kernel_size):
+    """One byte per output element for windows of up to 256 positions (csrc/tensor_checks.h)."""
+    return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
+
+
+def flat_indices(argmax, input_width, kernel_size, stride, padding, dilation):
+    """PyTorch's int64 flat indices (ih * W + iw) from the compact argmax (tap_h * kernel_w + tap_w)."""
+    out_h, out_w = argmax.shape[-2:]
+    tap = argmax.long()
+    rows = torch.arange(out_h, device=argmax.device).view(out_h, 1)
+    cols = torch.arange(out_w, device=argmax.device).view(1, out_w)
+    ih = rows * stride[0] - padding[0] + (tap // kernel_size[1]) * dilation[0]
+    iw = cols * stride[1] - padding[1] + (tap % kernel_size[1]) * dilation[1]
+    return ih * input_width + iw
+
+
+# ---------------------------------------------------------------- registrations
+
+def _register():
+    lib = torch.ops.cnnkernels
+
+    # -- LRN: the backward recomputes the window sums from x, so x is all it keeps.
+    @torch.library.register_fake("cnnkernels::lrn_forward")
+    def _(input, size, alpha, beta, k):
+        return torch.empty_like(input, memory_format=compute_format(input))
+
+    @torch.library.register_fake("cnnkernels::lrn_backward")
+    def _(grad_output, input, size, alpha, beta, k):
+        return torch.empty_like(input, memory_format=compute_format(input))
+
+    def lrn_setup_context(ctx, inputs, output):
+        input, *ctx.params = inputs
+        ctx.save_for_backward(input)
+
+    def lrn_backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        return lib.lrn_backward(grad_output, input, *ctx.params), None, None, None, None
+
+    torch.library.register_autograd("cnnkernels::lrn_forward", lrn_backward, setup_context=lrn_setup_context)
+
+    # -- Max-pool: keeps the one-byte argmax and the input's height and width, not the input.
+    @torch.library.register_fake("cnnkernels::max_pool2d_forward")
+    def _(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax):
+        shape = list(input.shape)
+        shape[-2] = pool_output_size(shape[-2], kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
+        shape[-1] = pool_output_size(shape[-1], kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
+        fmt = compute_format(input)
+        out = input.new_empty(shape).contiguous(memory_format=fmt)
+        if with_argmax:
+            argmax = input.new_empty(shape, dtype=argmax_dtype(kernel_size)).contiguous(memory_format=fmt)
+        else:
+            argmax = input.new_empty((0,), dtype=argmax_dtype(kernel_size))
+        return out, argmax
+
+    @torch.library.register_fake("cnnkernels::max_pool2d_backward")
+    def _(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation):
+        shape = list(grad_output.shape)
+        shape[-2:] = [input_height, input_width]
+        return grad_output.new_empty(shape).contiguous(memory_format=compute_format(grad_output))
+
+    def max_pool2d_setup_context(ctx, inputs, output):
+        input, kernel_size, stride, padding, dilation, _ceil_mode, with_argmax = inputs
+        ctx.with_argmax = with_argmax
+        ctx.geometry = (input.shape[-2], input.shape[-1], kernel_size, stride, padding, dilation)
+        ctx.save_for_backward(output[1])
+
+    def max_pool2d_backward(ctx, grad_output, _grad_argmax):
+        if not ctx.with_argmax:
+            raise RuntimeError(
+                "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
+                "backpropagate through; call it with with_argmax=True when the input requires grad"
+            )
+        (argmax,) = ctx.saved_tensors
+        grad_input = lib.max_pool2d_backward(grad_output, argmax, *ctx.geometry)
+        return grad_input, None, None, None, None, None, None
+
+    torch.library.register_autograd(
+        "cnnkernels::max_pool2d_forward", max_pool2d_backward, setup_context=max_pool2d_setup_context
+    )
+
+    # -- add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
+    @torch.library.register_fake("cnnkernels::add_relu")
+    def _(input, residual):
+        return torch.empty_like(input, memory_format=compute_format(input))
+
+    @torch.library.register_fake("cnnkernels::add_relu_")
+    def _(input, residual):
+        return None
+
+    @torch.library.register_fake("cnnkernels::add_relu_backward")
+    def _(grad_output, output):
+        return torch.empty_like(output, memory_format=compute_format(output))
+
+    def add_relu_setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    def add_relu_backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        grad = lib.add_relu_backward(grad_output, output)
+        return grad, grad
+
+    torch.library.register_autograd("cnnkernels::add_relu", add_relu_backward, setup_context=add_relu_setup_context)
+
+
+class AddReLUInplace(torch.autograd.Function):
+    """Autograd for cnnkernels::add_relu_ (torch.library cannot register autograd for a mutating op):
+    the input is overwritten by the output, which is all the backward needs."""
+
+    @staticmethod
+    def forward(ctx, input, residual):
+        torch.ops.cnnkernels.add_relu_(input, residual)
+        ctx.mark_dirty(input)
+        ctx.save_for_backward(input)
+        return input
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        grad = torch.ops.cnnkernels.add_relu_backward(grad_output, output)
+        return grad, grad
+
+
+if _C is not None:
+    _register()

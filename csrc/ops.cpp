@@ -1,0 +1,49 @@
+// Every operator schema, declared once. Backends only implement them (cpu/, cuda/); autograd and
+// fake tensors are registered in Python (cnnkernels/ops.py).
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(cnnkernels, m) {
+  // LRN across channels. The backward recomputes the window sums from the input: it needs x and dy only.
+  m.def("lrn_forward(Tensor input, int size, float alpha, float beta, float k) -> Tensor");
+  m.def("lrn_backward(Tensor grad_output, Tensor input, int size, float alpha, float beta, float k) -> Tensor");
+
+  // Max-pool 2-D on (N, C, H, W) or (C, H, W). Returns the output and, when with_argmax, the offset of
+  // each maximum inside its window (uint8 for windows of up to 256 positions, else int32); otherwise an
+  // empty argmax, so inference writes nothing but the output.
+  m.def(
+      "max_pool2d_forward(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
+      "bool ceil_mode, bool with_argmax) -> (Tensor, Tensor)");
+  m.def(
+      "max_pool2d_backward(Tensor grad_output, Tensor argmax, SymInt input_height, SymInt input_width, "
+      "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
+
+  // relu(input + residual); the backward needs only the output, and one gradient serves both inputs.
+  m.def("add_relu(Tensor input, Tensor residual) -> Tensor");
+  // In place: writes into input. Returns nothing, so torch.compile can functionalize it.
+  m.def("add_relu_(Tensor(a!) input, Tensor residual) -> ()");
+  m.def("add_relu_backward(Tensor grad_output, Tensor output) -> Tensor");
+}
+
+// What was compiled, for `python -m cnnkernels`. setup.py passes the CUDA architectures as a
+// comma-separated list of sm_XY (binary) and compute_XY (PTX) tokens.
+#define CNNK_STRINGIFY_LIST(...) #__VA_ARGS__
+#define CNNK_STRINGIFY(...) CNNK_STRINGIFY_LIST(__VA_ARGS__)
+
+static PyObject* build_info(PyObject*, PyObject*) {
+#ifdef CNNKERNELS_WITH_CUDA
+  return Py_BuildValue("{s:O,s:s}", "cuda", Py_True, "cuda_archs", CNNK_STRINGIFY(CNNKERNELS_CUDA_ARCHS));
+#else
+  return Py_BuildValue("{s:O,s:s}", "cuda", Py_False, "cuda_archs", "");
+#endif
+}
+
+static PyMethodDef methods[] = {
+    {"build_info", build_info, METH_NOARGS, "What this build of cnnkernels._C contains."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
+
+// Importing cnnkernels._C runs the static TORCH_LIBRARY registrations above and in the backends.
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&module); }

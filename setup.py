@@ -1,0 +1,97 @@
+"""Builds cnnkernels._C: the C++ CPU kernels always, the CUDA kernels when torch has CUDA and nvcc
+is found (or FORCE_CUDA=1). Never decided from torch.cuda.is_available(): a build machine needs no GPU.
+
+Environment:
+  CNNKERNELS_CPU_ONLY=1   build the CPU kernels only
+  FORCE_CUDA=1            build the CUDA kernels even if the checks below say no
+  TORCH_CUDA_ARCH_LIST    CUDA architectures, e.g. "9.0" (default: the visible GPU's, else "8.0;9.0+PTX")
+  MAX_JOBS                parallel compile jobs (default: from cores and memory)
+"""
+import glob
+import os
+import re
+
+from setuptools import setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+import torch
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CUDA_ARCHS = "8.0;9.0+PTX"  # Ampere and Hopper, plus PTX for newer GPUs
+
+
+def flag(name):
+    return os.environ.get(name, "0") not in ("", "0")
+
+
+def want_cuda():
+    if flag("CNNKERNELS_CPU_ONLY"):
+        return False, "CNNKERNELS_CPU_ONLY=1"
+    if flag("FORCE_CUDA"):
+        return True, "FORCE_CUDA=1"
+    if torch.version.cuda is None:
+        return False, "this torch has no CUDA"
+    if CUDA_HOME is None or not os.path.exists(os.path.join(CUDA_HOME, "bin", "nvcc")):
+        return False, "nvcc not found (set CUDA_HOME)"
+    return True, f"torch {torch.__version__} has CUDA {torch.version.cuda}, nvcc in {CUDA_HOME}"
+
+
+def cuda_arch_list():
+    """The architectures to compile for; also exported for torch's own flag generation."""
+    archs = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    if not archs:
+        if torch.cuda.is_available():  # only picks the archs, never whether to build
+            archs = ";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())}))
+        else:
+            archs = DEFAULT_CUDA_ARCHS
+        os.environ["TORCH_CUDA_ARCH_LIST"] = archs
+    return archs
+
+
+def arch_tokens(archs):
+    """'8.0;9.0+PTX' -> 'sm_80,sm_90,compute_90', compiled into _C for `python -m cnnkernels`."""
+    tokens = []
+    for entry in re.split(r"[;\s]+", archs.strip()):
+        m = re.fullmatch(r"(\d+)\.(\d+)([a-z]?)(\+PTX)?", entry)
+        if not m:
+            raise SystemExit(f"cnnkernels: cannot read TORCH_CUDA_ARCH_LIST entry {entry!r} (expected e.g. 9.0 or 9.0+PTX)")
+        sm = m.group(1) + m.group(2) + m.group(3)
+        tokens.append("sm_" + sm)
+        if m.group(4):
+            tokens.append("compute_" + sm)
+    return ",".join(tokens)
+
+
+def default_max_jobs():
+    cores = os.cpu_count() or 1
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gb = 8
+    return max(1, min(cores, int(mem_gb // 3)))  # a torch-header compile takes up to ~3 GB
+
+
+def extension():
+    cpu_sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
+    cxx = ["-O3", "-std=c++20", "-fno-math-errno"]  # no errno: lets sqrt vectorise
+    with_cuda, why = want_cuda()
+    os.environ.setdefault("MAX_JOBS", str(default_max_jobs()))
+    print(f"cnnkernels: building the CPU kernels ({len(cpu_sources)} sources), MAX_JOBS={os.environ['MAX_JOBS']}")
+    if not with_cuda:
+        print(f"cnnkernels: not building the CUDA kernels: {why}")
+        return CppExtension("cnnkernels._C", cpu_sources, extra_compile_args={"cxx": cxx})
+    archs = cuda_arch_list()
+    cuda_sources = sorted(glob.glob("csrc/cuda/*.cu") + glob.glob("csrc/cuda/*.cpp"))
+    print(f"cnnkernels: building the CUDA kernels ({len(cuda_sources)} sources) for {archs}: {why}")
+    return CUDAExtension(
+        "cnnkernels._C",
+        cpu_sources + cuda_sources,
+        define_macros=[("CNNKERNELS_WITH_CUDA", None), ("CNNKERNELS_CUDA_ARCHS", arch_tokens(archs))],
+        extra_compile_args={"cxx": cxx, "nvcc": ["-O3", "-std=c++17", "-lineinfo"]},
+    )
+
+
+os.chdir(ROOT)
+setup(
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+)

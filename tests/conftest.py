@@ -1,0 +1,95 @@
+"""Shared test machinery: which (backend, device) pairs run here, layouts, poisoned allocations, and
+the accuracy rule (fp32/fp64 against a float64 reference; fp16/bf16 no worse than twice PyTorch's own
+error at that dtype)."""
+import pytest
+import torch
+
+from cnnkernels import backends
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+LAYOUTS = ["contiguous", "channels_last", "strided"]
+
+
+def _backend_param(backend, device):
+    reasons = []
+    if backends.unavailable_reason(backend):
+        reasons.append(backends.unavailable_reason(backend))
+    if device == "cuda" and not torch.cuda.is_available():
+        reasons.append("no GPU visible")
+    marks = [pytest.mark.skip(reason="; ".join(reasons))] if reasons else []
+    return pytest.param((backend, device), id=backend, marks=marks)
+
+
+# Every kernel backend of cnnkernels with the device it runs on; "torch" is the reference, not a subject.
+BACKEND_DEVICES = [_backend_param("cpu", "cpu"), _backend_param("cuda", "cuda")]
+
+
+@pytest.fixture(params=BACKEND_DEVICES)
+def backend_device(request):
+    return request.param
+
+
+def dtypes_for(device):
+    return DTYPES if device == "cpu" else [torch.float32, torch.float16, torch.bfloat16]
+
+
+@pytest.fixture(autouse=True)
+def poisoned_allocations():
+    """torch.empty fills new tensors with NaN: a kernel that leaves an output element unwritten fails."""
+    import torch.utils.deterministic as det
+
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                det.fill_uninitialized_memory)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = True
+    yield
+    torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+    det.fill_uninitialized_memory = previous[2]
+
+
+def make_layout(t, layout):
+    """The same values in another memory layout: NCHW, channels_last, or non-contiguous strides."""
+    if layout == "contiguous":
+        return t.contiguous()
+    if layout == "channels_last":
+        return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t.contiguous()
+    if layout == "strided":  # every other element of a twice-as-wide buffer
+        wide = torch.empty(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+        view = wide[..., ::2]
+        view.copy_(t)
+        assert not view.is_contiguous() or t.numel() <= 1
+        return view
+    raise ValueError(layout)
+
+
+def random_input(shape, dtype, device, scale=2.0):
+    """Fresh random values (never zeros), exactly representable in dtype."""
+    x = torch.randn(shape, dtype=torch.float64) * scale
+    return x.to(dtype).to(device)
+
+
+def check_accuracy(ours, reference64, torch_lowp=None, what="output"):
+    """fp32 (fp64): each element within 1e-5 (1e-12) of the float64 reference, relative to itself with a
+    floor of 1% of the largest value for results that cancel to ~0. fp16/bf16: the largest error at most
+    twice PyTorch's own (torch_lowp: PyTorch's result at that dtype) plus one ulp of the largest value."""
+    assert ours.shape == reference64.shape, f"{what}: shape {tuple(ours.shape)} != {tuple(reference64.shape)}"
+    assert not torch.isnan(ours).any() or torch.isnan(reference64).any(), f"{what}: NaN in the result"
+    ours64, ref = ours.detach().double().cpu(), reference64.detach().double().cpu()
+    finite = torch.isfinite(ref)
+    assert torch.equal(torch.isnan(ours64), torch.isnan(ref)), f"{what}: NaNs differ from the reference"
+    scale = ref[finite].abs().max().item() if finite.any() else 0.0
+    err = (ours64 - ref)[finite].abs().max().item() if finite.any() else 0.0
+    if ours.dtype in (torch.float32, torch.float64):
+        rtol = 1e-5 if ours.dtype == torch.float32 else 1e-12
+        # relative to each element, with a floor of rtol * 1e-2 of the largest one for values that cancel to ~0
+        bound = rtol * (ref.abs() + 1e-2 * scale)
+        worst = ((ours64 - ref).abs() - bound)[finite]
+        assert worst.numel() == 0 or worst.max().item() <= 0, (
+            f"{what}: max error {err:.3g} exceeds rtol {rtol} (largest |ref| {scale:.3g})"
+        )
+        return
+    torch_err = (torch_lowp.detach().double().cpu() - ref)[finite].abs().max().item() if finite.any() else 0.0
+    ulp = torch.finfo(ours.dtype).eps * scale
+    assert err <= 2 * torch_err + ulp, (
+        f"{what}: {ours.dtype} error {err:.3g} is more than twice PyTorch's {torch_err:.3g} (+1 ulp {ulp:.3g})"
+    )

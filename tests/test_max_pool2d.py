@@ -1,0 +1,162 @@
+"""Max-pool against PyTorch's max_pool2d: outputs bit-equal, indices equal to PyTorch's int64 flat
+indices, gradients against a float64 reference; kernels 1-5, strides 1-3, padding, dilation 2,
+ceil_mode, 3-D input, ties, NaN and -inf, random configurations."""
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+import cnnkernels.nn.functional as CF
+from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
+
+CONFIGS = [
+    # kernel, stride, padding, dilation, ceil_mode
+    (3, 2, 0, 1, False),  # AlexNet / GoogLeNet (fast path)
+    (3, 2, 1, 1, False),  # ResNet stem (fast path)
+    (3, 2, 0, 1, True),  # GoogLeNet uses ceil_mode
+    (3, 1, 1, 1, False),  # GoogLeNet pool-projection (fast path)
+    (2, 2, 0, 1, False),  # VGG (fast path)
+    (2, 2, 1, 1, True),
+    (1, 1, 0, 1, False),
+    (1, 3, 0, 1, True),
+    (4, 3, 2, 1, True),
+    (5, 3, 2, 2, False),
+    (5, 1, 2, 1, False),
+    ((3, 2), (2, 1), (1, 0), (2, 1), True),  # rectangular everything, dilation 2
+    ((2, 4), (3, 1), (1, 2), 1, False),
+    (3, 2, 1, 2, True),
+]
+SHAPES = [(2, 3, 9, 11), (1, 1, 5, 5), (2, 5, 7, 6)]
+
+
+def expected(x, cfg, grad=None):
+    """PyTorch at x's dtype (output, indices) and the input gradient for `grad` in float64."""
+    k, s, p, d, ceil = cfg
+    y, idx = F.max_pool2d(x.detach(), k, s, p, d, ceil, return_indices=True)
+    if grad is None:
+        return y, idx, None
+    x64 = x.detach().double().requires_grad_()
+    y64 = F.max_pool2d(x64, k, s, p, d, ceil)
+    (dx,) = torch.autograd.grad(y64, x64, grad.double())
+    return y, idx, dx
+
+
+def torch_grad_at_dtype(x, cfg, grad):
+    xs = x.detach().requires_grad_()
+    (dx,) = torch.autograd.grad(F.max_pool2d(xs, *cfg), xs, grad)
+    return dx
+
+
+def run_case(backend, device, shape, cfg, dtype, layout, values=None):
+    x = values if values is not None else random_input(shape, dtype, device)
+    x = make_layout(x, layout).requires_grad_()
+    k, s, p, d, ceil = cfg
+    y = CF.max_pool2d(x, k, s, p, d, ceil, backend=backend)
+    grad = make_layout(random_input(y.shape, dtype, device), layout)
+    (dx,) = torch.autograd.grad(y, x, grad)
+    ref_y, ref_idx, ref_dx = expected(x, cfg, grad)
+    assert torch.equal(y.isnan(), ref_y.isnan()) and torch.equal(y.nan_to_num(), ref_y.nan_to_num()), "output"
+    _, idx = CF.max_pool2d(x.detach(), k, s, p, d, ceil, return_indices=True, backend=backend)
+    assert idx.dtype == torch.int64 and torch.equal(idx, ref_idx), "indices"
+    low_dx = torch_grad_at_dtype(x, cfg, grad) if dtype in (torch.float16, torch.bfloat16) else None
+    check_accuracy(dx, ref_dx, low_dx, "max_pool2d backward")
+    if layout == "channels_last" and x.dim() == 4:
+        assert y.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("cfg", CONFIGS, ids=str)
+def test_matches_pytorch(backend_device, cfg, layout):
+    backend, device = backend_device
+    for dtype in dtypes_for(device):
+        for shape in SHAPES:
+            run_case(backend, device, shape, cfg, dtype, layout)
+
+
+def test_3d_input(backend_device):
+    backend, device = backend_device
+    for cfg in CONFIGS[:6]:
+        run_case(backend, device, (4, 9, 8), cfg, torch.float32, "contiguous")
+        run_case(backend, device, (4, 9, 8), cfg, torch.float32, "strided")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_ties_take_the_first_maximum(backend_device, layout):
+    backend, device = backend_device
+    for dtype in dtypes_for(device):
+        values = torch.randint(0, 3, (2, 4, 9, 9)).to(dtype).to(device)  # many equal maxima per window
+        for cfg in CONFIGS:
+            run_case(backend, device, None, cfg, dtype, layout, values=values)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nan_and_minus_inf(backend_device, layout):
+    backend, device = backend_device
+    for dtype in dtypes_for(device):
+        values = random_input((2, 3, 9, 9), dtype, device)
+        values[0, 0, 2, 2] = float("nan")
+        values[0, 0, 2, 4] = float("nan")  # two NaNs in one window: PyTorch picks the last
+        values[0, 1, :4, :4] = float("-inf")  # windows of only -inf
+        values[1, 2, 5, 5] = float("inf")
+        for cfg in CONFIGS:
+            x = make_layout(values, layout)
+            k, s, p, d, ceil = cfg
+            y, idx = CF.max_pool2d(x, k, s, p, d, ceil, return_indices=True, backend=backend)
+            ref_y, ref_idx, _ = expected(x, cfg)
+            assert torch.equal(y.isnan(), ref_y.isnan()) and torch.equal(y.nan_to_num(), ref_y.nan_to_num())
+            assert torch.equal(idx, ref_idx)
+
+
+def test_inference_keeps_no_argmax(backend_device):
+    """Without grad the forward writes only the output; with grad it keeps one byte per output."""
+    backend, device = backend_device
+    x = random_input((2, 3, 9, 9), torch.float32, device)
+    out, argmax = torch.ops.cnnkernels.max_pool2d_forward(x, [3, 3], [2, 2], [0, 0], [1, 1], False, False)
+    assert argmax.numel() == 0
+    out, argmax = torch.ops.cnnkernels.max_pool2d_forward(x, [3, 3], [2, 2], [0, 0], [1, 1], False, True)
+    assert argmax.dtype == torch.uint8 and argmax.shape == out.shape
+    _, wide = torch.ops.cnnkernels.max_pool2d_forward(x, [9, 9], [1, 1], [0, 0], [1, 1], False, True)
+    assert wide.dtype == torch.uint8  # 81 positions
+    big = random_input((1, 2, 20, 20), torch.float32, device)
+    _, wide = torch.ops.cnnkernels.max_pool2d_forward(big, [17, 17], [1, 1], [0, 0], [1, 1], False, True)
+    assert wide.dtype == torch.int32  # 289 positions: wider than a byte
+    run_case(backend, device, (1, 2, 20, 20), (17, 1, 0, 1, False), torch.float32, "contiguous")
+
+
+def test_empty_batch(backend_device):
+    backend, device = backend_device
+    x = torch.empty(0, 3, 9, 9, device=device, requires_grad=True)
+    y = CF.max_pool2d(x, 3, 2, backend=backend)
+    y.sum().backward()
+    assert y.shape == (0, 3, 4, 4) and x.grad.shape == x.shape
+
+
+def test_gradcheck(backend_device):
+    backend, device = backend_device
+    if device != "cpu":
+        pytest.skip("float64 gradcheck runs on the CPU kernel")
+    for cfg in [(3, 2, 1, 1, True), (2, 1, 0, 2, False)]:
+        x = (torch.randperm(2 * 3 * 7 * 8, dtype=torch.float64) / 10).view(2, 3, 7, 8).requires_grad_()  # no ties
+        assert torch.autograd.gradcheck(lambda t: CF.max_pool2d(t, *cfg, backend=backend), (x,))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 12), w=st.integers(1, 12),
+    kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    dh=st.integers(1, 2), dw=st.integers(1, 2), ceil=st.booleans(), data=st.data(),
+    layout=st.sampled_from(LAYOUTS),
+)
+def test_random_configurations(n, c, h, w, kh, kw, sh, sw, dh, dw, ceil, data, layout):
+    ph = data.draw(st.integers(0, kh // 2))
+    pw = data.draw(st.integers(0, kw // 2))
+    cfg = ((kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil)
+    try:
+        F.max_pool2d(torch.zeros(1, 1, h, w), *cfg)
+    except RuntimeError:
+        return  # PyTorch rejects it too (window bigger than the padded input): tested in test_errors
+    # Windows lying wholly in the padding give PyTorch an out-of-range index: skip those configurations.
+    _, idx = F.max_pool2d(torch.zeros(1, 1, h, w), *cfg, return_indices=True)
+    if idx.max() >= h * w or idx.min() < 0:
+        return
+    run_case("cpu", "cpu", (n, c, h, w), cfg, torch.float32, layout)
