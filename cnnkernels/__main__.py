@@ -24,6 +24,7 @@ def main():
         ("triton", triton_version),
         ("GPU", torch.cuda.get_device_name() if torch.cuda.is_available() else "none visible"),
         ("extension", "not loaded: " + ops.EXTENSION_ERROR if info is None else ops._C.__file__),
+        ("CPU kernels", "not built" if info is None else f"built for -march={info['cpu_arch']}"),
         ("CUDA kernels", "not built" if info is None or not info["cuda"] else "built"),
         ("CUDA archs", ", ".join(info["cuda_archs"]) if info and info["cuda_archs"] else "none"),
     ]

@@ -28,10 +28,15 @@ def _read_build_info():
     if _C is None:
         return None
     info = _C.build_info()
-    return {"cuda": info["cuda"], "cuda_archs": [a for a in info["cuda_archs"].split(",") if a]}
+    return {
+        "cuda": info["cuda"],
+        "cuda_archs": [a for a in info["cuda_archs"].split(",") if a],
+        "cpu_arch": info["cpu_arch"].replace("_", "-"),
+    }
 
 
-# What the compiled extension contains: {"cuda": bool, "cuda_archs": ["sm_90", ...]}; None if not loaded.
+# What the compiled extension contains: {"cuda": bool, "cuda_archs": ["sm_90", ...], "cpu_arch": "x86-64-v3"};
+# None if not loaded.
 # Read once here: torch.compile cannot trace into the extension's C function.
 BUILD_INFO = _read_build_info()
 
@@ -39,7 +44,7 @@ BUILD_INFO = _read_build_info()
 # ---------------------------------------------------------------- rules shared with csrc/
 
 def compute_format(t):
-    """The memory format the kernels compute in and return (csrc/tensor_checks.h, compute_format)."""
+    """The memory format the kernels compute in and return (csrc/prepare.h, compute_format)."""
     if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
         return torch.channels_last
     return torch.contiguous_format
@@ -54,7 +59,7 @@ def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
 
 
 def argmax_dtype(kernel_size):
-    """One byte per output element for windows of up to 256 positions (csrc/tensor_checks.h)."""
+    """One byte per output element for windows of up to 256 positions (csrc/prepare.h)."""
     return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
 
 

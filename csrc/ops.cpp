@@ -26,15 +26,21 @@ TORCH_LIBRARY(cnnkernels, m) {
 }
 
 // What was compiled, for `python -m cnnkernels`. setup.py passes the CUDA architectures as a
-// comma-separated list of sm_XY (binary) and compute_XY (PTX) tokens.
+// comma-separated list of sm_XY (binary) and compute_XY (PTX) tokens, the CPU -march as one token.
 #define CNNK_STRINGIFY_LIST(...) #__VA_ARGS__
 #define CNNK_STRINGIFY(...) CNNK_STRINGIFY_LIST(__VA_ARGS__)
 
+#ifndef CNNKERNELS_CPU_ARCH
+#define CNNKERNELS_CPU_ARCH default
+#endif
+
 static PyObject* build_info(PyObject*, PyObject*) {
+  const char* cpu_arch = CNNK_STRINGIFY(CNNKERNELS_CPU_ARCH);
 #ifdef CNNKERNELS_WITH_CUDA
-  return Py_BuildValue("{s:O,s:s}", "cuda", Py_True, "cuda_archs", CNNK_STRINGIFY(CNNKERNELS_CUDA_ARCHS));
+  return Py_BuildValue("{s:O,s:s,s:s}", "cuda", Py_True, "cuda_archs", CNNK_STRINGIFY(CNNKERNELS_CUDA_ARCHS),
+                       "cpu_arch", cpu_arch);
 #else
-  return Py_BuildValue("{s:O,s:s}", "cuda", Py_False, "cuda_archs", "");
+  return Py_BuildValue("{s:O,s:s,s:s}", "cuda", Py_False, "cuda_archs", "", "cpu_arch", cpu_arch);
 #endif
 }
 

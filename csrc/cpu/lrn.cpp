@@ -1,12 +1,14 @@
-// LRN on the CPU. The input is processed in tiles of (all channels) x (TILE pixels of one image),
-// gathered into float buffers laid out [channel][pixel], so every inner loop runs over contiguous
-// pixels (vectorised) whatever the tensor's layout. Window sums are summed directly from a
-// zero-padded buffer of squares: exact, no running sum to drift, and no edge cases at c = 0 or C-1.
+// LRN on the CPU, one pass over memory in both layouts.
+//  - channels_last: each pixel's C channels are contiguous; window sums over channels are shifted
+//    adds of a zero-padded row of squares, vectorised over c.
+//  - NCHW (and any (N, C, *) input): channel c of a block of pixels is a contiguous row; the kernel
+//    slides down the channels keeping the `size` rows the window needs in a ring buffer, so each row
+//    of x (and dy) is read from memory once, in long contiguous runs the prefetcher can follow.
+// Window sums are summed directly, never by a running add/subtract: exact, no drift.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -14,27 +16,19 @@
 #include <vector>
 
 #include "../lrn.h"
-#include "../tensor_checks.h"
+#include "../prepare.h"
 
 namespace cnnkernels {
 namespace {
 
-constexpr int64_t TILE = 64;
-
-// (n, c, pixel) of a contiguous (N, C, S) tensor or of a channels_last one, viewed as (N, S, C).
-struct LrnGeometry {
-  int64_t N, C, S;
-  int64_t channel_stride, pixel_stride;
-  LrnGeometry(const at::Tensor& x, bool channels_last)
-      : N(x.size(0)), C(x.size(1)), S(x.numel() / std::max<int64_t>(1, x.size(0) * x.size(1))),
-        channel_stride(channels_last ? 1 : S), pixel_stride(channels_last ? C : 1) {}
-  int64_t tiles_per_image() const { return (S + TILE - 1) / TILE; }
-};
+constexpr int64_t BLOCK = 512;  // NCHW: pixels per row of the ring buffers
 
 template <typename acc_t>
 struct LrnParams {
   int64_t size;
   acc_t alpha_over_size, beta, k;
+  int64_t before() const { return lrn::window_before(size); }
+  int64_t after() const { return lrn::window_after(size); }
 };
 
 template <bool kBeta075, typename acc_t>
@@ -46,120 +40,173 @@ inline acc_t inv_pow_s(acc_t s, acc_t beta) {
   }
 }
 
-// Per-thread tile buffers, [channel][pixel] rows of TILE; the padded ones have zero rows around them.
-template <typename acc_t>
-struct TileBuffers {
-  std::vector<acc_t> x, dy, inv, sq_padded, t_padded, window_sum;
-  TileBuffers(int64_t C, int64_t size, bool backward)
-      : x(C * TILE), sq_padded((C + size - 1) * TILE, acc_t(0)), window_sum(TILE) {
-    if (backward) {
-      dy.resize(C * TILE);
-      inv.resize(C * TILE);
-      t_padded.assign((C + size - 1) * TILE, acc_t(0));
+// ------------------------------------------------------------------ channels_last: (pixel, c)
+
+template <typename scalar_t, bool kBeta075>
+void forward_channels_last(const scalar_t* x, scalar_t* y, int64_t pixels, int64_t C,
+                           const LrnParams<at::opmath_type<scalar_t>>& prm) {
+  using acc_t = at::opmath_type<scalar_t>;
+  at::parallel_for(0, pixels, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> sq_padded(C + prm.size - 1, acc_t(0)), sum(C);
+    acc_t* sq = sq_padded.data() + prm.before();
+    for (int64_t pix = begin; pix < end; ++pix) {
+      const scalar_t* xp = x + pix * C;
+      for (int64_t c = 0; c < C; ++c) sq[c] = static_cast<acc_t>(xp[c]) * static_cast<acc_t>(xp[c]);
+      std::fill(sum.begin(), sum.end(), acc_t(0));
+      for (int64_t o = 0; o < prm.size; ++o) {
+        for (int64_t c = 0; c < C; ++c) sum[c] += sq_padded[c + o];
+      }
+      scalar_t* yp = y + pix * C;
+      for (int64_t c = 0; c < C; ++c) {
+        acc_t s = lrn::scale(sum[c], prm.alpha_over_size, prm.k);
+        yp[c] = static_cast<scalar_t>(lrn::forward(static_cast<acc_t>(xp[c]), inv_pow_s<kBeta075>(s, prm.beta)));
+      }
     }
-  }
+  });
+}
+
+template <typename scalar_t, bool kBeta075>
+void backward_channels_last(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t pixels, int64_t C,
+                            const LrnParams<at::opmath_type<scalar_t>>& prm) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const acc_t coef = acc_t(2) * prm.alpha_over_size * prm.beta;
+  at::parallel_for(0, pixels, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> sq_padded(C + prm.size - 1, acc_t(0)), t_padded(C + prm.size - 1, acc_t(0)), sum(C), inv(C);
+    acc_t* sq = sq_padded.data() + prm.before();
+    acc_t* t = t_padded.data() + lrn::backward_window_before(prm.size);
+    for (int64_t pix = begin; pix < end; ++pix) {
+      const scalar_t* xp = x + pix * C;
+      const scalar_t* dyp = dy + pix * C;
+      for (int64_t c = 0; c < C; ++c) sq[c] = static_cast<acc_t>(xp[c]) * static_cast<acc_t>(xp[c]);
+      std::fill(sum.begin(), sum.end(), acc_t(0));
+      for (int64_t o = 0; o < prm.size; ++o) {
+        for (int64_t c = 0; c < C; ++c) sum[c] += sq_padded[c + o];
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        acc_t s = lrn::scale(sum[c], prm.alpha_over_size, prm.k);
+        inv[c] = inv_pow_s<kBeta075>(s, prm.beta);
+        t[c] = lrn::backward_term(static_cast<acc_t>(dyp[c]), static_cast<acc_t>(xp[c]), inv[c], s);
+      }
+      std::fill(sum.begin(), sum.end(), acc_t(0));
+      for (int64_t o = 0; o < prm.size; ++o) {
+        for (int64_t c = 0; c < C; ++c) sum[c] += t_padded[c + o];
+      }
+      scalar_t* dxp = dx + pix * C;
+      for (int64_t c = 0; c < C; ++c) {
+        dxp[c] = static_cast<scalar_t>(
+            lrn::backward(static_cast<acc_t>(dyp[c]), static_cast<acc_t>(xp[c]), inv[c], sum[c], coef));
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------ NCHW: (n, c, pixel)
+
+// Rows of BLOCK pixels for the channels of one window, indexed by channel modulo `size`.
+template <typename acc_t>
+struct Ring {
+  std::vector<acc_t> data;
+  int64_t size;
+  explicit Ring(int64_t size) : data(size * BLOCK), size(size) {}
+  acc_t* row(int64_t c) { return data.data() + (c % size) * BLOCK; }
 };
 
 template <typename scalar_t, typename acc_t>
-void gather_tile(const scalar_t* src, acc_t* dst, const LrnGeometry& g, int64_t pixels) {
-  for (int64_t c = 0; c < g.C; ++c) {
-    for (int64_t p = 0; p < pixels; ++p) {
-      dst[c * TILE + p] = static_cast<acc_t>(src[c * g.channel_stride + p * g.pixel_stride]);
-    }
-  }
+void load_row(const scalar_t* src, acc_t* dst, int64_t pixels) {
+  for (int64_t p = 0; p < pixels; ++p) dst[p] = static_cast<acc_t>(src[p]);
 }
 
-// window_sum[p] = sum over rows [row, row + size) of a padded buffer.
+template <typename scalar_t, typename acc_t>
+void store_row(const acc_t* src, scalar_t* dst, int64_t pixels) {
+  for (int64_t p = 0; p < pixels; ++p) dst[p] = static_cast<scalar_t>(src[p]);
+}
+
+// sum[p] = sum over channels [lo, hi] of x^2, from the ring of x rows.
 template <typename acc_t>
-void sum_rows(const acc_t* padded, int64_t row, int64_t size, int64_t pixels, acc_t* window_sum) {
-  std::fill(window_sum, window_sum + pixels, acc_t(0));
-  for (int64_t o = 0; o < size; ++o) {
-    const acc_t* r = padded + (row + o) * TILE;
-    for (int64_t p = 0; p < pixels; ++p) window_sum[p] += r[p];
+void sum_squares(Ring<acc_t>& xr, int64_t lo, int64_t hi, int64_t pixels, acc_t* sum) {
+  std::fill(sum, sum + pixels, acc_t(0));
+  for (int64_t j = lo; j <= hi; ++j) {
+    const acc_t* r = xr.row(j);
+    for (int64_t p = 0; p < pixels; ++p) sum[p] += r[p] * r[p];
   }
 }
 
-template <typename scalar_t, bool kBeta075>
-void lrn_forward_kernel(const scalar_t* x, scalar_t* y, const LrnGeometry& g,
-                        const LrnParams<at::opmath_type<scalar_t>>& prm) {
-  using acc_t = at::opmath_type<scalar_t>;
-  const int64_t tiles = g.N * g.tiles_per_image();
-  const int64_t pad_before = lrn::window_before(prm.size);
-  at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
-    TileBuffers<acc_t> buf(g.C, prm.size, /*backward=*/false);
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t n = tile / g.tiles_per_image();
-      const int64_t p0 = (tile % g.tiles_per_image()) * TILE;
-      const int64_t pixels = std::min(TILE, g.S - p0);
-      const int64_t base = n * g.C * g.S + p0 * g.pixel_stride;
-      gather_tile(x + base, buf.x.data(), g, pixels);
-      for (int64_t c = 0; c < g.C; ++c) {
-        acc_t* sq = buf.sq_padded.data() + (c + pad_before) * TILE;
-        const acc_t* xc = buf.x.data() + c * TILE;
-        for (int64_t p = 0; p < pixels; ++p) sq[p] = xc[p] * xc[p];
-      }
-      for (int64_t c = 0; c < g.C; ++c) {
-        sum_rows(buf.sq_padded.data(), c, prm.size, pixels, buf.window_sum.data());
-        const acc_t* xc = buf.x.data() + c * TILE;
-        scalar_t* yc = y + base + c * g.channel_stride;
-        for (int64_t p = 0; p < pixels; ++p) {
-          acc_t s = lrn::scale(buf.window_sum[p], prm.alpha_over_size, prm.k);
-          yc[p * g.pixel_stride] = static_cast<scalar_t>(lrn::forward(xc[p], inv_pow_s<kBeta075>(s, prm.beta)));
-        }
-      }
+// Calls body(n, first pixel, pixel count) for every block of BLOCK pixels of every image, in parallel.
+template <typename Body>
+void for_each_block(int64_t N, int64_t S, Body&& body) {
+  const int64_t blocks = (S + BLOCK - 1) / BLOCK;
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t p0 = (b % blocks) * BLOCK;
+      body(b / blocks, p0, std::min(BLOCK, S - p0));
     }
   });
 }
 
 template <typename scalar_t, bool kBeta075>
-void lrn_backward_kernel(const scalar_t* dy, const scalar_t* x, scalar_t* dx, const LrnGeometry& g,
-                         const LrnParams<at::opmath_type<scalar_t>>& prm) {
+void forward_nchw(const scalar_t* x, scalar_t* y, int64_t N, int64_t C, int64_t S,
+                  const LrnParams<at::opmath_type<scalar_t>>& prm) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t tiles = g.N * g.tiles_per_image();
-  const int64_t pad_before = lrn::window_before(prm.size);
-  const int64_t t_pad_before = lrn::backward_window_before(prm.size);
-  const acc_t coef = acc_t(2) * prm.alpha_over_size * prm.beta;
-  at::parallel_for(0, tiles, 1, [&](int64_t begin, int64_t end) {
-    TileBuffers<acc_t> buf(g.C, prm.size, /*backward=*/true);
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const int64_t n = tile / g.tiles_per_image();
-      const int64_t p0 = (tile % g.tiles_per_image()) * TILE;
-      const int64_t pixels = std::min(TILE, g.S - p0);
-      const int64_t base = n * g.C * g.S + p0 * g.pixel_stride;
-      gather_tile(x + base, buf.x.data(), g, pixels);
-      gather_tile(dy + base, buf.dy.data(), g, pixels);
-      for (int64_t c = 0; c < g.C; ++c) {
-        acc_t* sq = buf.sq_padded.data() + (c + pad_before) * TILE;
-        const acc_t* xc = buf.x.data() + c * TILE;
-        for (int64_t p = 0; p < pixels; ++p) sq[p] = xc[p] * xc[p];
+  for_each_block(N, S, [&](int64_t n, int64_t p0, int64_t pixels) {
+    Ring<acc_t> xr(prm.size);
+    std::vector<acc_t> out(BLOCK);
+    const scalar_t* xb = x + n * C * S + p0;
+    scalar_t* yb = y + n * C * S + p0;
+    for (int64_t c = 0; c < std::min(prm.after(), C); ++c) load_row(xb + c * S, xr.row(c), pixels);
+    for (int64_t c = 0; c < C; ++c) {
+      if (c + prm.after() < C) load_row(xb + (c + prm.after()) * S, xr.row(c + prm.after()), pixels);
+      sum_squares(xr, std::max<int64_t>(0, c - prm.before()), std::min(C - 1, c + prm.after()), pixels, out.data());
+      const acc_t* xc = xr.row(c);
+      for (int64_t p = 0; p < pixels; ++p) {
+        acc_t s = lrn::scale(out[p], prm.alpha_over_size, prm.k);
+        out[p] = lrn::forward(xc[p], inv_pow_s<kBeta075>(s, prm.beta));
       }
-      // Scales and backward terms t_c, from the recomputed window sums.
-      for (int64_t c = 0; c < g.C; ++c) {
-        sum_rows(buf.sq_padded.data(), c, prm.size, pixels, buf.window_sum.data());
-        const acc_t* xc = buf.x.data() + c * TILE;
-        const acc_t* dyc = buf.dy.data() + c * TILE;
-        acc_t* invc = buf.inv.data() + c * TILE;
-        acc_t* tc = buf.t_padded.data() + (c + t_pad_before) * TILE;
-        for (int64_t p = 0; p < pixels; ++p) {
-          acc_t s = lrn::scale(buf.window_sum[p], prm.alpha_over_size, prm.k);
-          invc[p] = inv_pow_s<kBeta075>(s, prm.beta);
-          tc[p] = lrn::backward_term(dyc[p], xc[p], invc[p], s);
-        }
-      }
-      for (int64_t c = 0; c < g.C; ++c) {
-        sum_rows(buf.t_padded.data(), c, prm.size, pixels, buf.window_sum.data());
-        const acc_t* xc = buf.x.data() + c * TILE;
-        const acc_t* dyc = buf.dy.data() + c * TILE;
-        const acc_t* invc = buf.inv.data() + c * TILE;
-        scalar_t* dxc = dx + base + c * g.channel_stride;
-        for (int64_t p = 0; p < pixels; ++p) {
-          dxc[p * g.pixel_stride] =
-              static_cast<scalar_t>(lrn::backward(dyc[p], xc[p], invc[p], buf.window_sum[p], coef));
-        }
-      }
+      store_row(out.data(), yb + c * S, pixels);
     }
   });
 }
+
+template <typename scalar_t, bool kBeta075>
+void backward_nchw(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t N, int64_t C, int64_t S,
+                   const LrnParams<at::opmath_type<scalar_t>>& prm) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const acc_t coef = acc_t(2) * prm.alpha_over_size * prm.beta;
+  // dx_c needs t_j for j in [c - A, c + B]; t_j needs x rows [j - B, j + A].
+  const int64_t A = lrn::backward_window_before(prm.size), B = lrn::backward_window_after(prm.size);
+  for_each_block(N, S, [&](int64_t n, int64_t p0, int64_t pixels) {
+    Ring<acc_t> xr(prm.size), dyr(prm.size), invr(prm.size), tr(prm.size);
+    std::vector<acc_t> sum(BLOCK);
+    const int64_t offset = n * C * S + p0;
+    // Computes s_j, inv_j and t_j, loading the x row the window of j newly reaches and dy_j.
+    auto compute_t = [&](int64_t j) {
+      if (j + prm.after() < C) load_row(x + offset + (j + prm.after()) * S, xr.row(j + prm.after()), pixels);
+      load_row(dy + offset + j * S, dyr.row(j), pixels);
+      sum_squares(xr, std::max<int64_t>(0, j - prm.before()), std::min(C - 1, j + prm.after()), pixels, sum.data());
+      const acc_t *xj = xr.row(j), *dyj = dyr.row(j);
+      acc_t *invj = invr.row(j), *tj = tr.row(j);
+      for (int64_t p = 0; p < pixels; ++p) {
+        acc_t s = lrn::scale(sum[p], prm.alpha_over_size, prm.k);
+        invj[p] = inv_pow_s<kBeta075>(s, prm.beta);
+        tj[p] = lrn::backward_term(dyj[p], xj[p], invj[p], s);
+      }
+    };
+    for (int64_t c = 0; c < std::min(prm.after(), C); ++c) load_row(x + offset + c * S, xr.row(c), pixels);
+    for (int64_t j = 0; j < std::min(B, C); ++j) compute_t(j);
+    for (int64_t c = 0; c < C; ++c) {
+      if (c + B < C) compute_t(c + B);
+      std::fill(sum.begin(), sum.begin() + pixels, acc_t(0));
+      for (int64_t j = std::max<int64_t>(0, c - A); j <= std::min(C - 1, c + B); ++j) {
+        const acc_t* tj = tr.row(j);
+        for (int64_t p = 0; p < pixels; ++p) sum[p] += tj[p];
+      }
+      const acc_t *xc = xr.row(c), *dyc = dyr.row(c), *invc = invr.row(c);
+      for (int64_t p = 0; p < pixels; ++p) sum[p] = lrn::backward(dyc[p], xc[p], invc[p], sum[p], coef);
+      store_row(sum.data(), dx + offset + c * S, pixels);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ operators
 
 template <typename acc_t>
 LrnParams<acc_t> make_params(int64_t size, double alpha, double beta, double k) {
@@ -167,52 +214,54 @@ LrnParams<acc_t> make_params(int64_t size, double alpha, double beta, double k) 
           static_cast<acc_t>(k)};
 }
 
+// Calls body(std::true_type{}) for beta = 0.75 (no pow), body(std::false_type{}) otherwise.
+template <typename Body>
+void with_beta(double beta, Body&& body) {
+  if (beta == 0.75) {
+    body(std::true_type{});
+  } else {
+    body(std::false_type{});
+  }
+}
+
 at::Tensor lrn_forward_cpu(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {
-  check_lrn_args(input, size, "lrn_forward");
-  const auto format = compute_format(input);
-  const at::Tensor x = input.contiguous(format);
-  at::Tensor y = at::empty_like(x, x.options(), format);
-  if (x.numel() == 0) return y;
-  const LrnGeometry g(x, format == at::MemoryFormat::ChannelsLast);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lrn_forward_cpu", [&] {
-    auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
-    auto run = [&](auto beta075) {
-      lrn_forward_kernel<scalar_t, decltype(beta075)::value>(x.const_data_ptr<scalar_t>(),
-                                                             y.mutable_data_ptr<scalar_t>(), g, prm);
-    };
-    if (beta == 0.75) {
-      run(std::true_type{});
-    } else {
-      run(std::false_type{});
-    }
+  LrnCall call = prepare_lrn(input, nullptr, size, "lrn_forward");
+  if (call.out.numel() == 0) return call.out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_forward_cpu", [&] {
+    const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
+    const scalar_t* x = call.x.const_data_ptr<scalar_t>();
+    scalar_t* y = call.out.mutable_data_ptr<scalar_t>();
+    with_beta(beta, [&](auto beta075) {
+      constexpr bool kBeta075 = decltype(beta075)::value;
+      if (call.channels_last) {
+        forward_channels_last<scalar_t, kBeta075>(x, y, call.N * call.S, call.C, prm);
+      } else {
+        forward_nchw<scalar_t, kBeta075>(x, y, call.N, call.C, call.S, prm);
+      }
+    });
   });
-  return y;
+  return call.out;
 }
 
 at::Tensor lrn_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, int64_t size, double alpha,
                             double beta, double k) {
-  check_lrn_args(input, size, "lrn_backward");
-  check_same(grad_output, input, "lrn_backward", "grad_output", "input");
-  const auto format = compute_format(input);
-  const at::Tensor x = input.contiguous(format);
-  const at::Tensor dy = grad_output.contiguous(format);
-  at::Tensor dx = at::empty_like(x, x.options(), format);
-  if (x.numel() == 0) return dx;
-  const LrnGeometry g(x, format == at::MemoryFormat::ChannelsLast);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lrn_backward_cpu", [&] {
-    auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
-    auto run = [&](auto beta075) {
-      lrn_backward_kernel<scalar_t, decltype(beta075)::value>(dy.const_data_ptr<scalar_t>(),
-                                                              x.const_data_ptr<scalar_t>(),
-                                                              dx.mutable_data_ptr<scalar_t>(), g, prm);
-    };
-    if (beta == 0.75) {
-      run(std::true_type{});
-    } else {
-      run(std::false_type{});
-    }
+  LrnCall call = prepare_lrn(input, &grad_output, size, "lrn_backward");
+  if (call.out.numel() == 0) return call.out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_backward_cpu", [&] {
+    const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
+    const scalar_t* x = call.x.const_data_ptr<scalar_t>();
+    const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
+    scalar_t* dx = call.out.mutable_data_ptr<scalar_t>();
+    with_beta(beta, [&](auto beta075) {
+      constexpr bool kBeta075 = decltype(beta075)::value;
+      if (call.channels_last) {
+        backward_channels_last<scalar_t, kBeta075>(dy, x, dx, call.N * call.S, call.C, prm);
+      } else {
+        backward_nchw<scalar_t, kBeta075>(dy, x, dx, call.N, call.C, call.S, prm);
+      }
+    });
   });
-  return dx;
+  return call.out;
 }
 
 }  // namespace

@@ -1,19 +1,20 @@
 // Max-pool 2-D on the CPU: forward writes the output and, when asked, the compact argmax; the
-// backward gathers, for each input element, the gradients of the windows whose maximum it is
-// (no scatter, no zero-fill pass, deterministic). NCHW loops run over output pixels of one plane;
-// channels_last loops run over the contiguous channels of one pixel (vectorised).
+// backward scatters each gradient to its argmax within a cache-resident buffer (see below).
+// NCHW loops run over output pixels of one plane; channels_last loops run over the contiguous
+// channels of one pixel (vectorised).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../max_pool2d.h"
-#include "../tensor_checks.h"
+#include "../prepare.h"
 
 namespace cnnkernels {
 namespace {
@@ -21,7 +22,6 @@ namespace {
 using max_pool2d::end_tap;
 using max_pool2d::first_tap;
 using max_pool2d::takes_over;
-using max_pool2d::window_with_tap_at;
 
 struct PoolShape {
   int64_t N, C, H, W, OH, OW;
@@ -61,40 +61,66 @@ void with_window(const PoolArgs& a, Body&& body) {
   }
 }
 
+// One output row at a time. Columns whose windows lie wholly inside the input run taps-outer,
+// columns-inner: each column's running max is its own dependency chain, so the chains overlap
+// (a running max per output, tap after tap, is latency-bound). Edge columns run one by one.
 template <typename scalar_t, typename index_t, typename Win>
 void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
+  constexpr acc_t lowest = -std::numeric_limits<acc_t>::infinity();
   const int64_t rows = s.N * s.C * s.OH;  // (plane, oh) is a row of the pooled output
-  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, s.OW)), [&](int64_t begin, int64_t end) {
+  // Interior columns [ow_lo, ow_hi): ow * sw - pw >= 0 and ow * sw - pw + (kw - 1) * dw < W.
+  const int64_t ow_lo = std::min(s.OW, (w.pw() + w.sw() - 1) / w.sw());
+  const int64_t last_start = s.W - 1 - (w.kw() - 1) * w.dw() + w.pw();
+  const int64_t ow_hi = last_start < 0 ? ow_lo : std::clamp(last_start / w.sw() + 1, ow_lo, s.OW);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / s.OW), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> best(s.OW);
+    std::vector<int32_t> best_tap(s.OW);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t plane = row / s.OH, oh = row % s.OH;
       const scalar_t* xp = x + plane * s.H * s.W;
       const int64_t h0 = oh * w.sh() - w.ph();
       const int64_t ki0 = first_tap(h0, w.dh()), ki1 = end_tap(h0, w.dh(), w.kh(), s.H);
-      for (int64_t ow = 0; ow < s.OW; ++ow) {
+      auto edge_column = [&](int64_t ow) {
         const int64_t w0 = ow * w.sw() - w.pw();
         const int64_t kj0 = first_tap(w0, w.dw()), kj1 = end_tap(w0, w.dw(), w.kw(), s.W);
-        acc_t best = -std::numeric_limits<acc_t>::infinity();
-        int64_t best_tap = (ki0 < ki1 && kj0 < kj1) ? ki0 * w.kw() + kj0 : 0;
-        auto scan = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-          for (int64_t ki = i0; ki < i1; ++ki) {
-            const scalar_t* xr = xp + (h0 + ki * w.dh()) * s.W + w0;
-            for (int64_t kj = j0; kj < j1; ++kj) {
-              const acc_t v = static_cast<acc_t>(xr[kj * w.dw()]);
-              if (takes_over(v, best)) {
-                best = v;
-                best_tap = ki * w.kw() + kj;
-              }
+        acc_t b = lowest;
+        int32_t bt = (ki0 < ki1 && kj0 < kj1) ? static_cast<int32_t>(ki0 * w.kw() + kj0) : 0;
+        for (int64_t ki = ki0; ki < ki1; ++ki) {
+          const scalar_t* xr = xp + (h0 + ki * w.dh()) * s.W + w0;
+          for (int64_t kj = kj0; kj < kj1; ++kj) {
+            const acc_t v = static_cast<acc_t>(xr[kj * w.dw()]);
+            if (takes_over(v, b)) {
+              b = v;
+              bt = static_cast<int32_t>(ki * w.kw() + kj);
             }
           }
-        };
-        if (ki0 == 0 && ki1 == w.kh() && kj0 == 0 && kj1 == w.kw()) {
-          scan(0, w.kh(), 0, w.kw());  // interior window: constant bounds on the fast paths
-        } else {
-          scan(ki0, ki1, kj0, kj1);
         }
-        y[row * s.OW + ow] = static_cast<scalar_t>(best);
-        if (argmax) argmax[row * s.OW + ow] = static_cast<index_t>(best_tap);
+        best[ow] = b;
+        best_tap[ow] = bt;
+      };
+      for (int64_t ow = 0; ow < ow_lo; ++ow) edge_column(ow);
+      for (int64_t ow = ow_hi; ow < s.OW; ++ow) edge_column(ow);
+      std::fill(best.begin() + ow_lo, best.begin() + ow_hi, lowest);
+      std::fill(best_tap.begin() + ow_lo, best_tap.begin() + ow_hi, ki0 < ki1 ? static_cast<int32_t>(ki0 * w.kw()) : 0);
+      for (int64_t ki = ki0; ki < ki1; ++ki) {
+        const scalar_t* xr = xp + (h0 + ki * w.dh()) * s.W - w.pw();
+        for (int64_t kj = 0; kj < w.kw(); ++kj) {
+          const scalar_t* xc = xr + kj * w.dw();
+          const int32_t tap = static_cast<int32_t>(ki * w.kw() + kj);
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+            const acc_t v = static_cast<acc_t>(xc[ow * w.sw()]);
+            const bool take = takes_over(v, best[ow]);
+            best[ow] = take ? v : best[ow];
+            best_tap[ow] = take ? tap : best_tap[ow];
+          }
+        }
+      }
+      scalar_t* yr = y + row * s.OW;
+      for (int64_t ow = 0; ow < s.OW; ++ow) yr[ow] = static_cast<scalar_t>(best[ow]);
+      if (argmax) {
+        index_t* ar = argmax + row * s.OW;
+        for (int64_t ow = 0; ow < s.OW; ++ow) ar[ow] = static_cast<index_t>(best_tap[ow]);
       }
     }
   });
@@ -139,159 +165,153 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, index_t* argmax, cons
   });
 }
 
+// The CPU backward scatters: each output's gradient is added to its argmax, in output order, in a
+// zeroed plane that stays in cache: a quarter of a gather's work for 3x3/2 windows (a gather's
+// per-tap checks don't vectorise here), deterministic, no atomics, and the zeroing is no separate
+// pass over memory. (The CUDA kernels gather: max_pool2d::window_with_tap_at.)
+// Only with dilation can a window lie wholly in the padding, its argmax then crediting nothing.
 template <typename scalar_t, typename index_t, typename Win>
 void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t rows = s.N * s.C * s.H;  // (plane, ih) is a row of the input gradient
-  at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, s.W)), [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t plane = row / s.H, ih = row % s.H;
-      const scalar_t* dyp = dy + plane * s.OH * s.OW;
-      const index_t* ap = argmax + plane * s.OH * s.OW;
-      for (int64_t iw = 0; iw < s.W; ++iw) {
-        acc_t sum = 0;
-        for (int64_t ki = 0; ki < w.kh(); ++ki) {
-          const int64_t oh = window_with_tap_at(ih, ki, w.sh(), w.ph(), w.dh(), s.OH);
-          if (oh < 0) continue;
-          for (int64_t kj = 0; kj < w.kw(); ++kj) {
-            const int64_t ow = window_with_tap_at(iw, kj, w.sw(), w.pw(), w.dw(), s.OW);
-            if (ow < 0) continue;
-            const int64_t o = oh * s.OW + ow;
-            if (static_cast<int64_t>(ap[o]) == ki * w.kw() + kj) sum += static_cast<acc_t>(dyp[o]);
+  const bool dilated = w.dh() > 1 || w.dw() > 1;
+  std::vector<int64_t> tap_offset(w.kh() * w.kw());  // tap -> offset from the window's corner in the plane
+  for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
+    tap_offset[tap] = (tap / w.kw()) * w.dh() * s.W + (tap % w.kw()) * w.dw();
+  }
+  at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
+    // fp16/bf16 accumulate in a float plane; fp32/fp64 straight into dx
+    std::vector<acc_t> buffer(std::is_same_v<acc_t, scalar_t> ? 0 : s.H * s.W);
+    for (int64_t p = begin; p < end; ++p) {
+      scalar_t* dxp = dx + p * s.H * s.W;
+      acc_t* plane = std::is_same_v<acc_t, scalar_t> ? reinterpret_cast<acc_t*>(dxp) : buffer.data();
+      std::fill(plane, plane + s.H * s.W, acc_t(0));
+      const scalar_t* dyp = dy + p * s.OH * s.OW;
+      const index_t* ap = argmax + p * s.OH * s.OW;
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const int64_t h0 = oh * w.sh() - w.ph();
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t o = oh * s.OW + ow, tap = static_cast<int64_t>(ap[o]), w0 = ow * w.sw() - w.pw();
+          if (dilated) {
+            const int64_t ih = h0 + (tap / w.kw()) * w.dh(), iw = w0 + (tap % w.kw()) * w.dw();
+            if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
           }
+          plane[h0 * s.W + w0 + tap_offset[tap]] += static_cast<acc_t>(dyp[o]);
         }
-        dx[row * s.W + iw] = static_cast<scalar_t>(sum);
+      }
+      if constexpr (!std::is_same_v<acc_t, scalar_t>) {
+        for (int64_t i = 0; i < s.H * s.W; ++i) dxp[i] = static_cast<scalar_t>(plane[i]);
       }
     }
   });
 }
 
+// channels_last backward: the same scatter, a task per image (split into blocks of channels only
+// when there are fewer images than threads: each block's task walks the whole image).
 template <typename scalar_t, typename index_t, typename Win>
 void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s,
                             const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t C = s.C;
-  at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> sum(C);
-    for (int64_t row = begin; row < end; ++row) {  // (n, ih)
-      const int64_t n = row / s.H, ih = row % s.H;
-      for (int64_t iw = 0; iw < s.W; ++iw) {
-        std::fill(sum.begin(), sum.end(), acc_t(0));
-        for (int64_t ki = 0; ki < w.kh(); ++ki) {
-          const int64_t oh = window_with_tap_at(ih, ki, w.sh(), w.ph(), w.dh(), s.OH);
-          if (oh < 0) continue;
-          for (int64_t kj = 0; kj < w.kw(); ++kj) {
-            const int64_t ow = window_with_tap_at(iw, kj, w.sw(), w.pw(), w.dw(), s.OW);
-            if (ow < 0) continue;
-            const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C;
-            const index_t tap = static_cast<index_t>(ki * w.kw() + kj);
-            for (int64_t c = 0; c < C; ++c) {
-              sum[c] += argmax[o + c] == tap ? static_cast<acc_t>(dy[o + c]) : acc_t(0);
+  const int64_t C = s.C, pixels = s.H * s.W;
+  const int64_t splits = std::clamp<int64_t>(at::get_num_threads() / std::max<int64_t>(1, s.N), 1, (C + 15) / 16);
+  const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
+  const bool dilated = w.dh() > 1 || w.dw() > 1;
+  at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
+    // fp16/bf16 accumulate in a float buffer [pixel][channel of the block]; fp32/fp64 straight into dx
+    constexpr bool in_place = std::is_same_v<acc_t, scalar_t>;
+    const int64_t pixel_stride = in_place ? C : CHANNELS;
+    std::vector<acc_t> buffer(in_place ? 0 : pixels * CHANNELS);
+    std::vector<int64_t> tap_offset(w.kh() * w.kw());  // tap -> element offset from the window's corner
+    for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
+      tap_offset[tap] = ((tap / w.kw()) * w.dh() * s.W + (tap % w.kw()) * w.dw()) * pixel_stride;
+    }
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / blocks, c0 = (task % blocks) * CHANNELS, nc = std::min(CHANNELS, C - c0);
+      scalar_t* dxn = dx + n * pixels * C + c0;
+      acc_t* acc = in_place ? reinterpret_cast<acc_t*>(dxn) : buffer.data();
+      if (nc == pixel_stride) {
+        std::fill(acc, acc + pixels * nc, acc_t(0));
+      } else {
+        for (int64_t i = 0; i < pixels; ++i) std::fill(acc + i * pixel_stride, acc + i * pixel_stride + nc, acc_t(0));
+      }
+      for (int64_t oh = 0; oh < s.OH; ++oh) {
+        const int64_t h0 = oh * w.sh() - w.ph();
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          const int64_t w0 = ow * w.sw() - w.pw();
+          acc_t* corner = acc + (h0 * s.W + w0) * pixel_stride;
+          const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C + c0;
+          for (int64_t c = 0; c < nc; ++c) {
+            const int64_t tap = static_cast<int64_t>(argmax[o + c]);
+            if (dilated) {
+              const int64_t ih = h0 + (tap / w.kw()) * w.dh(), iw = w0 + (tap % w.kw()) * w.dw();
+              if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
             }
+            corner[tap_offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
           }
         }
-        scalar_t* dxp = dx + (row * s.W + iw) * C;
-        for (int64_t c = 0; c < C; ++c) dxp[c] = static_cast<scalar_t>(sum[c]);
+      }
+      if constexpr (!in_place) {
+        for (int64_t i = 0; i < pixels; ++i) {
+          for (int64_t c = 0; c < nc; ++c) dxn[i * C + c] = static_cast<scalar_t>(acc[i * CHANNELS + c]);
+        }
       }
     }
   });
 }
-
-// (N, C, H, W) view of a 3-D or 4-D tensor.
-at::Tensor as_batched(const at::Tensor& t) { return t.dim() == 3 ? t.unsqueeze(0) : t; }
 
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                           at::IntArrayRef stride, at::IntArrayRef padding,
                                                           at::IntArrayRef dilation, bool ceil_mode,
                                                           bool with_argmax) {
-  const char* op = "max_pool2d_forward";
-  check_floating(input, op, "input");
-  TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op, ": expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
-                    input.dim(), "-D input of shape ", input.sizes());
-  const PoolArgs a = check_pool_args(kernel_size, stride, padding, dilation, op);
-  const int64_t C = input.size(-3), H = input.size(-2), W = input.size(-1);
-  TORCH_CHECK_VALUE(C > 0 && H > 0 && W > 0, op, ": expected non-empty channel and spatial dimensions, got input of shape ",
-                    input.sizes());
-  const int64_t OH = max_pool2d::output_size(H, a.kernel_h, a.stride_h, a.pad_h, a.dilation_h, ceil_mode);
-  const int64_t OW = max_pool2d::output_size(W, a.kernel_w, a.stride_w, a.pad_w, a.dilation_w, ceil_mode);
-  TORCH_CHECK_VALUE(OH >= 1 && OW >= 1, op, ": the pooling window (kernel ", kernel_size, ", dilation ", dilation,
-                    ") is bigger than the padded input (", H + 2 * a.pad_h, "x", W + 2 * a.pad_w,
-                    "): the output would be ", OH, "x", OW);
-
-  const auto format = compute_format(input);
-  const at::Tensor x = as_batched(input.contiguous(format));
-  const PoolShape s{x.size(0), C, H, W, OH, OW};
-  auto out_shape = input.sizes().vec();
-  out_shape[out_shape.size() - 2] = OH;
-  out_shape.back() = OW;
-  at::Tensor y = at::empty(out_shape, input.options().memory_format(format));
-  at::Tensor argmax = with_argmax ? at::empty(out_shape, input.options().dtype(argmax_dtype(a)).memory_format(format))
-                                  : at::empty({0}, input.options().dtype(argmax_dtype(a)));
-  if (y.numel() == 0) return {y, argmax};
-  const bool channels_last = format == at::MemoryFormat::ChannelsLast;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "max_pool2d_forward_cpu", [&] {
+  PoolCall call = prepare_max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
+  if (call.y.numel() == 0) return {call.y, call.argmax};
+  const PoolShape s{call.N, call.C, call.H, call.W, call.OH, call.OW};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "max_pool2d_forward_cpu", [&] {
     auto run = [&](auto* argmax_ptr) {
-      with_window(a, [&](const auto& w) {
-        if (channels_last) {
-          forward_channels_last(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), argmax_ptr, s, w);
+      with_window(call.args, [&](const auto& w) {
+        const scalar_t* x = call.x.const_data_ptr<scalar_t>();
+        scalar_t* y = call.y.mutable_data_ptr<scalar_t>();
+        if (call.channels_last) {
+          forward_channels_last(x, y, argmax_ptr, s, w);
         } else {
-          forward_nchw(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), argmax_ptr, s, w);
+          forward_nchw(x, y, argmax_ptr, s, w);
         }
       });
     };
-    if (argmax.scalar_type() == at::kByte) {
-      run(with_argmax ? argmax.mutable_data_ptr<uint8_t>() : nullptr);
+    if (call.argmax.scalar_type() == at::kByte) {
+      run(with_argmax ? call.argmax.mutable_data_ptr<uint8_t>() : nullptr);
     } else {
-      run(with_argmax ? argmax.mutable_data_ptr<int32_t>() : nullptr);
+      run(with_argmax ? call.argmax.mutable_data_ptr<int32_t>() : nullptr);
     }
   });
-  return {y, argmax};
+  return {call.y, call.argmax};
 }
 
 at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& argmax, int64_t input_height,
                                    int64_t input_width, at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                    at::IntArrayRef padding, at::IntArrayRef dilation) {
-  const char* op = "max_pool2d_backward";
-  check_floating(grad_output, op, "grad_output");
-  TORCH_CHECK_VALUE(grad_output.dim() == 3 || grad_output.dim() == 4, op,
-                    ": expected a 3-D or 4-D grad_output, got shape ", grad_output.sizes());
-  const PoolArgs a = check_pool_args(kernel_size, stride, padding, dilation, op);
-  TORCH_CHECK_VALUE(argmax.sizes() == grad_output.sizes() && argmax.scalar_type() == argmax_dtype(a), op,
-                    ": expected argmax of shape ", grad_output.sizes(), " and dtype ", argmax_dtype(a),
-                    " (from max_pool2d_forward with with_argmax=True), got shape ", argmax.sizes(), " and dtype ",
-                    argmax.scalar_type());
-  TORCH_CHECK_VALUE(argmax.device() == grad_output.device(), op, ": expected argmax on ", grad_output.device(),
-                    ", got ", argmax.device());
-  TORCH_CHECK_VALUE(input_height >= 1 && input_width >= 1, op, ": expected a positive input size, got ",
-                    input_height, "x", input_width);
-
-  const auto format = compute_format(grad_output);
-  const at::Tensor dy = as_batched(grad_output.contiguous(format));
-  const at::Tensor am = as_batched(argmax.contiguous(format));
-  const PoolShape s{dy.size(0), dy.size(1), input_height, input_width, dy.size(2), dy.size(3)};
-  auto in_shape = grad_output.sizes().vec();
-  in_shape[in_shape.size() - 2] = input_height;
-  in_shape.back() = input_width;
-  at::Tensor dx = at::empty(in_shape, grad_output.options().memory_format(format));
-  if (dx.numel() == 0) return dx;
-  const bool channels_last = format == at::MemoryFormat::ChannelsLast;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dy.scalar_type(), "max_pool2d_backward_cpu", [&] {
+  PoolCall call = prepare_max_pool2d_backward(grad_output, argmax, input_height, input_width, kernel_size, stride,
+                                              padding, dilation);
+  if (call.dx.numel() == 0) return call.dx;
+  const PoolShape s{call.N, call.C, call.H, call.W, call.OH, call.OW};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_output.scalar_type(), "max_pool2d_backward_cpu", [&] {
     auto run = [&](const auto* argmax_ptr) {
-      with_window(a, [&](const auto& w) {
-        if (channels_last) {
-          backward_channels_last(dy.const_data_ptr<scalar_t>(), argmax_ptr, dx.mutable_data_ptr<scalar_t>(), s, w);
+      with_window(call.args, [&](const auto& w) {
+        const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
+        scalar_t* dx = call.dx.mutable_data_ptr<scalar_t>();
+        if (call.channels_last) {
+          backward_channels_last(dy, argmax_ptr, dx, s, w);
         } else {
-          backward_nchw(dy.const_data_ptr<scalar_t>(), argmax_ptr, dx.mutable_data_ptr<scalar_t>(), s, w);
+          backward_nchw(dy, argmax_ptr, dx, s, w);
         }
       });
     };
-    if (am.scalar_type() == at::kByte) {
-      run(am.const_data_ptr<uint8_t>());
+    if (call.argmax.scalar_type() == at::kByte) {
+      run(call.argmax.const_data_ptr<uint8_t>());
     } else {
-      run(am.const_data_ptr<int32_t>());
+      run(call.argmax.const_data_ptr<int32_t>());
     }
   });
-  return dx;
+  return call.dx;
 }
 
 }  // namespace
