@@ -24,20 +24,32 @@ DEFAULTS = {  # per device: batch, dtypes, directions, torch.compile, copy buffe
 }
 
 
-def quantiles_ms(fn, device, budget_s):
-    """(p50, p20, p80) of one call in ms, after warm-up."""
+def quantiles(times_ms):
+    q = statistics.quantiles(times_ms, n=10, method="inclusive") if len(times_ms) > 1 else times_ms * 9
+    return statistics.median(times_ms), q[1], q[7]
+
+
+def time_ms(timed, device, budget_s):
+    """{name: (p50, p20, p80)} of one call of each callable in ms, after warm-up. On the CPU the
+    callables take turns, in rounds, so a slow spell of a shared machine hits them all alike."""
     if device.type == "cuda":
         from triton.testing import do_bench
 
-        return tuple(do_bench(fn, warmup=25, rep=100, quantiles=[0.5, 0.2, 0.8]))
-    fn()
-    times, deadline = [], time.perf_counter() + budget_s
-    while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 500):
-        start = time.perf_counter()
+        return {name: tuple(do_bench(fn, warmup=25, rep=100, quantiles=[0.5, 0.2, 0.8])) for name, fn in timed.items()}
+    rounds = 5
+    samples = {name: [] for name in timed}
+    for fn in timed.values():
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    q = statistics.quantiles(times, n=10, method="inclusive")
-    return statistics.median(times), q[1], q[7]
+    for _ in range(rounds):
+        for name, fn in timed.items():
+            deadline = time.perf_counter() + budget_s / rounds
+            while not samples[name] or time.perf_counter() < deadline:
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+                if len(samples[name]) >= 100 * rounds:
+                    break
+    return {name: quantiles(times) for name, times in samples.items()}
 
 
 def minimal_bytes(case, x, out, direction):
@@ -82,7 +94,7 @@ def peak_extra_mb(fn, device):
 def copy_gbps(device, megabytes, budget_s):
     src = torch.randn(megabytes * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
-    p50, _, _ = quantiles_ms(lambda: dst.copy_(src), device, budget_s)
+    p50, _, _ = time_ms({"copy": lambda: dst.copy_(src)}, device, budget_s)["copy"]
     return 2 * src.numel() * 4 / (p50 * 1e-3) / 1e9
 
 
@@ -93,25 +105,27 @@ def make_inputs(case, batch, dtype, layout, device):
     return [torch.randn(shape, device=device, dtype=dtype).contiguous(memory_format=fmt) for _ in range(count)]
 
 
-def measure_case(case, provider, fn, inputs, direction, device, budget_s):
+def prepare(fn, inputs, direction, device):
+    """The callable to time for `direction`, the op's output, and the memory it keeps and allocates."""
     if direction == "fwd":
         with torch.no_grad():
             out = fn(*inputs)
-            timed, peak = (lambda: fn(*inputs)), peak_extra_mb(lambda: fn(*inputs), device)
-        saved = float("nan")
+            peak = peak_extra_mb(lambda: fn(*inputs), device)
+
+        def timed():
+            with torch.no_grad():
+                fn(*inputs)
+
+        return timed, out, float("nan"), peak
+    leaves = [t.detach().requires_grad_() for t in inputs]
+    out = fn(*leaves)
+    grad = torch.randn_like(out)
+    saved = saved_for_backward_bytes(fn, leaves) / 2**20
+    if direction == "bwd":
+        timed = lambda: torch.autograd.grad(out, leaves, grad, retain_graph=True)  # noqa: E731
     else:
-        leaves = [t.detach().requires_grad_() for t in inputs]
-        out = fn(*leaves)
-        grad = torch.randn_like(out)
-        saved = saved_for_backward_bytes(fn, leaves) / 2**20
-        if direction == "bwd":
-            timed = lambda: torch.autograd.grad(out, leaves, grad, retain_graph=True)  # noqa: E731
-        else:
-            timed = lambda: torch.autograd.grad(fn(*leaves), leaves, grad)  # noqa: E731
-        peak = peak_extra_mb(timed, device)
-    p50, p20, p80 = quantiles_ms(timed, device, budget_s)
-    gbps = minimal_bytes(case, inputs[0], out, direction) / (p50 * 1e-3) / 1e9
-    return dict(ms_p50=p50, ms_p20=p20, ms_p80=p80, gbps=gbps, peak_mem_mb=peak, saved_mb=saved)
+        timed = lambda: torch.autograd.grad(fn(*leaves), leaves, grad)  # noqa: E731
+    return timed, out, saved, peak_extra_mb(timed, device)
 
 
 def git_commit():
@@ -139,7 +153,7 @@ def main(argv=None):
     parser.add_argument("--layouts", default="nchw,nhwc")
     parser.add_argument("--directions", help="comma-separated, from fwd, bwd, fwd+bwd")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, help="include torch.compile (default: on a GPU)")
-    parser.add_argument("--seconds", type=float, default=0.15, help="CPU: time budget per measurement")
+    parser.add_argument("--seconds", type=float, default=0.2, help="CPU: seconds of timing per provider and case")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = parser.parse_args(argv)
 
@@ -160,25 +174,28 @@ def main(argv=None):
     )
     print(f"{meta['device']}, torch {meta['torch']}, batch {batch}: copy {copy:.1f} GB/s (read + write)")
 
-    jobs = [
-        (case, dtype, layout, direction, name)
-        for case in cases for dtype in dtypes for layout in args.layouts.split(",")
-        for direction in directions for name in available
-        if providers.supports(name, case, dtype, device)
+    groups = [
+        (case, dtype, layout, direction)
+        for case in cases for dtype in dtypes for layout in args.layouts.split(",") for direction in directions
     ]
-    rows = []
-    functions = {}
-    for case, dtype, layout, direction, name in tqdm(jobs, desc="benchmark", unit="run", dynamic_ncols=True):
-        key = (name, case.op, case.shape_name)
-        if key not in functions:
-            functions[key] = available[name](case)
+    rows, functions = [], {}
+    for case, dtype, layout, direction in tqdm(groups, desc="benchmark", unit="case", dynamic_ncols=True):
         inputs = make_inputs(case, batch, dtype, layout, device)
-        result = measure_case(case, name, functions[key], inputs, direction, device, args.seconds)
-        rows.append(dict(
-            op=case.op, direction=direction, provider=name, shape_name=case.shape_name,
-            shape="x".join(str(d) for d in inputs[0].shape), dtype=str(dtype).removeprefix("torch."), layout=layout,
-            **result, pct_of_copy=100 * result["gbps"] / copy, **meta,
-        ))
+        prepared = {}
+        for name, factory in available.items():
+            if providers.supports(name, case, dtype, device):
+                fn = functions.setdefault((name, case.op, case.shape_name), factory(case))
+                prepared[name] = prepare(fn, inputs, direction, device)
+        times = time_ms({name: p[0] for name, p in prepared.items()}, device, args.seconds)
+        for name, (_, out, saved, peak) in prepared.items():
+            p50, p20, p80 = times[name]
+            gbps = minimal_bytes(case, inputs[0], out, direction) / (p50 * 1e-3) / 1e9
+            rows.append(dict(
+                op=case.op, direction=direction, provider=name, shape_name=case.shape_name,
+                shape="x".join(str(d) for d in inputs[0].shape), dtype=str(dtype).removeprefix("torch."),
+                layout=layout, ms_p50=p50, ms_p20=p20, ms_p80=p80, gbps=gbps, pct_of_copy=100 * gbps / copy,
+                peak_mem_mb=peak, saved_mb=saved, **meta,
+            ))
     stem = os.path.join(args.out, f"{report.slug(meta['device'])}-{meta['timestamp'][:10]}")
     os.makedirs(args.out, exist_ok=True)
     report.write_csv(rows, stem + ".csv")

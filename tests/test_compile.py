@@ -34,8 +34,9 @@ def opcheck_samples(device):
 
 
 @pytest.mark.parametrize("index", range(len(opcheck_samples("cpu"))))
-def test_opcheck(index):
-    op, args = opcheck_samples("cpu")[index]
+def test_opcheck(backend_device, index):
+    backend, device = backend_device
+    op, args = opcheck_samples(device)[index]
     torch.library.opcheck(op, args)
 
 

@@ -108,6 +108,13 @@ void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolSha
         for (int64_t kj = 0; kj < w.kw(); ++kj) {
           const scalar_t* xc = xr + kj * w.dw();
           const int32_t tap = static_cast<int32_t>(ki * w.kw() + kj);
+          if (argmax == nullptr) {  // inference: the maximum only
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+              const acc_t v = static_cast<acc_t>(xc[ow * w.sw()]);
+              best[ow] = takes_over(v, best[ow]) ? v : best[ow];
+            }
+            continue;
+          }
           for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
             const acc_t v = static_cast<acc_t>(xc[ow * w.sw()]);
             const bool take = takes_over(v, best[ow]);
@@ -142,11 +149,18 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, index_t* argmax, cons
         const int64_t kj0 = first_tap(w0, w.dw()), kj1 = end_tap(w0, w.dw(), w.kw(), s.W);
         const int32_t first = (ki0 < ki1 && kj0 < kj1) ? static_cast<int32_t>(ki0 * w.kw() + kj0) : 0;
         std::fill(best.begin(), best.end(), -std::numeric_limits<acc_t>::infinity());
-        std::fill(best_tap.begin(), best_tap.end(), first);
+        if (argmax) std::fill(best_tap.begin(), best_tap.end(), first);
         for (int64_t ki = ki0; ki < ki1; ++ki) {
           for (int64_t kj = kj0; kj < kj1; ++kj) {
             const scalar_t* xc = x + ((n * s.H + h0 + ki * w.dh()) * s.W + w0 + kj * w.dw()) * C;
             const int32_t tap = static_cast<int32_t>(ki * w.kw() + kj);
+            if (argmax == nullptr) {  // inference: the maximum only
+              for (int64_t c = 0; c < C; ++c) {
+                const acc_t v = static_cast<acc_t>(xc[c]);
+                best[c] = takes_over(v, best[c]) ? v : best[c];
+              }
+              continue;
+            }
             for (int64_t c = 0; c < C; ++c) {
               const acc_t v = static_cast<acc_t>(xc[c]);
               const bool take = takes_over(v, best[c]);
