@@ -123,8 +123,12 @@ def _register():
         ctx.with_argmax = with_argmax
         ctx.geometry = (input.shape[-2], input.shape[-1], kernel_size, stride, padding, dilation)
         ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # else autograd fills a zero gradient for the argmax every step
 
     def max_pool2d_backward(ctx, grad_output, _grad_argmax):
+        if grad_output is None:
+            return (None,) * 7
         if not ctx.with_argmax:
             raise RuntimeError(
                 "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
