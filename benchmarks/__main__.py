@@ -1,3 +1,83 @@
-from .kernels import main
+"""python -m benchmarks: the kernel benchmark (every op on the networks' shapes, every provider,
+forward and backward, against a copy measured in the same run) and, on a GPU, the whole-model
+benchmark. Writes benchmarks/results/<device>-<date>.csv (long format) and a chart.
+
+    python -m benchmarks                           # the GPU if there is one, else the CPU
+    python -m benchmarks --device cpu --batch 4 --ops lrn --models none
+"""
+import argparse
+import os
+
+import torch
+
+from . import kernels, models, report
+from .timing import copy_gbps, run_metadata
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DEFAULTS = {  # per device
+    "cpu": dict(batch=8, dtypes="float32,bfloat16", directions="fwd,bwd", compile=False, copy_mb=256, models="none"),
+    "cuda": dict(batch=128, dtypes="float32,float16,bfloat16", directions="fwd,bwd,fwd+bwd", compile=True,
+                 copy_mb=1024, models=",".join(models.MODELS)),
+}
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch", type=int, help="kernels: images per batch (default: 128 on a GPU, 8 on the CPU)")
+    p.add_argument("--ops", default="lrn,max_pool2d,add_relu", help="kernels to time, or none")
+    p.add_argument("--dtypes", help="comma-separated, from float32, float16, bfloat16")
+    p.add_argument("--layouts", default="nchw,nhwc")
+    p.add_argument("--directions", help="comma-separated, from fwd, bwd, fwd+bwd")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, help="include torch.compile (default: on a GPU)")
+    p.add_argument("--seconds", type=float, default=0.2, help="CPU: seconds of timing per provider and case")
+    p.add_argument("--models", help=f"models to time, from {', '.join(models.MODELS)}; or none (the CPU's default)")
+    p.add_argument("--precisions", default="bf16-cl,fp32", help="models: bf16-cl (bf16 autocast, channels_last), fp32")
+    p.add_argument("--model-batch", type=int, help="models: batch (default: 256 for AlexNet, 128 otherwise)")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--model-steps", type=int, default=20, help="models: timed steps per measurement")
+    p.add_argument("--check-steps", type=int, default=50, help="models: steps of the loss-curve check (0: none)")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    args = p.parse_args(argv)
+
+    args.device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    defaults = DEFAULTS[args.device.type]
+    args.batch = args.batch or defaults["batch"]
+    args.ops = [] if args.ops == "none" else args.ops.split(",")
+    args.dtypes = [DTYPES[d] for d in (args.dtypes or defaults["dtypes"]).split(",")]
+    args.layouts = args.layouts.split(",")
+    args.directions = (args.directions or defaults["directions"]).split(",")
+    args.compile = defaults["compile"] if args.compile is None else args.compile
+    chosen = args.models or defaults["models"]
+    args.models = [] if chosen == "none" else chosen.split(",")
+    unknown = [m for m in args.models if m not in models.MODELS]
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(models.MODELS)}")
+    args.precisions = args.precisions.split(",")
+    args.model_providers = [n for n, (_, compiled) in models.PROVIDERS.items() if args.compile or not compiled]
+    return args
+
+
+def main(argv=None):
+    settings = parse(argv)
+    device = settings.device
+    torch.manual_seed(0)
+    meta = run_metadata(device)
+    copy = copy_gbps(device, DEFAULTS[device.type]["copy_mb"], settings.seconds)
+    print(f"{meta['device']}, torch {meta['torch']}: copy {copy:.1f} GB/s (read + write)")
+    rows = kernels.run(settings, device, meta, copy) if settings.ops else []
+    model_rows, checks = models.run(settings, device, meta) if settings.models else ([], [])
+    stem = os.path.join(settings.out, f"{report.slug(meta['device'])}-{meta['timestamp'][:10]}")
+    os.makedirs(settings.out, exist_ok=True)
+    report.write_csv(rows + model_rows, stem + ".csv")
+    if rows:
+        report.print_table(rows)
+        report.chart(rows, stem + ".png", copy)
+    models.print_models(model_rows, checks)
+    print(f"wrote {stem}.csv" + (f" and {stem}.png" if rows else ""))
+    failed = [c for c in checks if c[2] > c[3]]
+    if failed:
+        raise SystemExit(f"loss curves differ from PyTorch's for: {', '.join(f'{c[0]} {c[1]}' for c in failed)}")
+
 
 main()
