@@ -5,12 +5,13 @@
             tensors; PyTorch's own ops otherwise
   "cpu"     cnnkernels' C++ kernels (CPU tensors)
   "cuda"    cnnkernels' CUDA kernels (CUDA tensors)
-  "triton"  cnnkernels' Triton kernels (CUDA tensors, or the CPU under TRITON_INTERPRET=1)
+  "triton"  cnnkernels' Triton kernels (CUDA tensors; CPU tensors under TRITON_INTERPRET=1)
   "torch"   PyTorch's own ops: the reference every other backend must match
 """
 import contextlib
 
 from . import ops
+from . import triton as triton_backend
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "torch")
 _BUILD_HINT = "reinstall from the source tree with `pip install --no-build-isolation -e .` (see README)"
@@ -46,7 +47,7 @@ def unavailable_reason(name):
     if name in ("auto", "torch"):
         return None
     if name == "triton":
-        return "the Triton backend is not implemented yet in this version of cnnkernels"
+        return _TRITON_REASON
     if ops.BUILD_INFO is None:
         return f"the compiled extension cnnkernels._C is not loaded ({ops.EXTENSION_ERROR}); {_BUILD_HINT}"
     if name == "cuda" and not ops.BUILD_INFO["cuda"]:
@@ -62,7 +63,8 @@ def available():
     return [name for name in BACKENDS[1:] if unavailable_reason(name) is None]
 
 
-_DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "triton": ("cuda", "cpu")}
+_TRITON_REASON = triton_backend.unavailable_reason()  # read once: torch.compile traces resolve()
+_DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "triton": ("cpu",) if triton_backend.INTERPRETER else ("cuda",)}
 
 
 def resolve(requested, device):

@@ -76,48 +76,77 @@ def flat_indices(argmax, input_width, kernel_size, stride, padding, dilation):
 
 # ---------------------------------------------------------------- registrations
 
-def _register():
-    lib = torch.ops.cnnkernels
+class OpSet:
+    """One backend's operators, by role; `suffix` names them: cnnkernels::lrn_forward{suffix}, ..."""
 
-    # -- LRN: the backward recomputes the window sums from x, so x is all it keeps.
-    @torch.library.register_fake("cnnkernels::lrn_forward")
+    ROLES = ("lrn_forward", "lrn_backward", "max_pool2d_forward", "max_pool2d_backward", "add_relu", "add_relu_",
+             "add_relu_backward")
+
+    def __init__(self, suffix=""):
+        self.names = {role: f"cnnkernels::{role}{suffix}" for role in self.ROLES}
+        for role, name in self.names.items():
+            setattr(self, role, getattr(torch.ops.cnnkernels, name.split("::")[1]).default)
+        self.add_relu_inplace_autograd = _add_relu_inplace_autograd(self.add_relu_, self.add_relu_backward)
+
+
+def register_fakes(ops):
+    """Shapes, dtypes and strides of a C++-defined op set (triton_op derives its own)."""
+
+    @torch.library.register_fake(ops.names["lrn_forward"])
     def _(input, size, alpha, beta, k):
         return torch.empty_like(input, memory_format=compute_format(input))
 
-    @torch.library.register_fake("cnnkernels::lrn_backward")
+    @torch.library.register_fake(ops.names["lrn_backward"])
     def _(grad_output, input, size, alpha, beta, k):
         return torch.empty_like(input, memory_format=compute_format(input))
 
+    @torch.library.register_fake(ops.names["max_pool2d_forward"])
+    def _(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax):
+        shape = list(input.shape)
+        shape[-2] = pool_output_size(shape[-2], kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
+        shape[-1] = pool_output_size(shape[-1], kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
+        fmt = compute_format(input)
+        out = torch.empty(shape, dtype=input.dtype, device=input.device, memory_format=fmt)
+        argmax = torch.empty(shape if with_argmax else (0,), dtype=argmax_dtype(kernel_size), device=input.device,
+                             memory_format=fmt if with_argmax else torch.contiguous_format)
+        return out, argmax
+
+    @torch.library.register_fake(ops.names["max_pool2d_backward"])
+    def _(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation):
+        shape = list(grad_output.shape)
+        shape[-2:] = [input_height, input_width]
+        return torch.empty(shape, dtype=grad_output.dtype, device=grad_output.device,
+                           memory_format=compute_format(grad_output))
+
+    @torch.library.register_fake(ops.names["add_relu"])
+    def _(input, residual):
+        return torch.empty_like(input, memory_format=compute_format(input))
+
+    @torch.library.register_fake(ops.names["add_relu_"])
+    def _(input, residual):
+        return None
+
+    @torch.library.register_fake(ops.names["add_relu_backward"])
+    def _(grad_output, output):
+        return torch.empty_like(output, memory_format=compute_format(output))
+
+
+def register_autograd(ops):
+    """Autograd for an op set: each forward saves only what DESIGN.md lists, and each backward calls the
+    set's registered backward op, so it stays dispatchable and torch.compile traces it."""
+
+    # LRN: the backward recomputes the window sums from x, so x is all it keeps.
     def lrn_setup_context(ctx, inputs, output):
         input, *ctx.params = inputs
         ctx.save_for_backward(input)
 
     def lrn_backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        return lib.lrn_backward(grad_output, input, *ctx.params), None, None, None, None
+        return ops.lrn_backward(grad_output, input, *ctx.params), None, None, None, None
 
-    torch.library.register_autograd("cnnkernels::lrn_forward", lrn_backward, setup_context=lrn_setup_context)
+    torch.library.register_autograd(ops.names["lrn_forward"], lrn_backward, setup_context=lrn_setup_context)
 
-    # -- Max-pool: keeps the one-byte argmax and the input's height and width, not the input.
-    @torch.library.register_fake("cnnkernels::max_pool2d_forward")
-    def _(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax):
-        shape = list(input.shape)
-        shape[-2] = pool_output_size(shape[-2], kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
-        shape[-1] = pool_output_size(shape[-1], kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
-        fmt = compute_format(input)
-        out = input.new_empty(shape).contiguous(memory_format=fmt)
-        if with_argmax:
-            argmax = input.new_empty(shape, dtype=argmax_dtype(kernel_size)).contiguous(memory_format=fmt)
-        else:
-            argmax = input.new_empty((0,), dtype=argmax_dtype(kernel_size))
-        return out, argmax
-
-    @torch.library.register_fake("cnnkernels::max_pool2d_backward")
-    def _(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation):
-        shape = list(grad_output.shape)
-        shape[-2:] = [input_height, input_width]
-        return grad_output.new_empty(shape).contiguous(memory_format=compute_format(grad_output))
-
+    # Max-pool: keeps the one-byte argmax and the input's height and width, not the input.
     def max_pool2d_setup_context(ctx, inputs, output):
         input, kernel_size, stride, padding, dilation, _ceil_mode, with_argmax = inputs
         ctx.with_argmax = with_argmax
@@ -131,58 +160,53 @@ def _register():
             return (None,) * 7
         if not ctx.with_argmax:
             raise RuntimeError(
-                "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
+                f"{ops.names['max_pool2d_forward']} was called with with_argmax=False, so it kept nothing to "
                 "backpropagate through; call it with with_argmax=True when the input requires grad"
             )
         (argmax,) = ctx.saved_tensors
-        grad_input = lib.max_pool2d_backward(grad_output, argmax, *ctx.geometry)
+        grad_input = ops.max_pool2d_backward(grad_output, argmax, *ctx.geometry)
         return grad_input, None, None, None, None, None, None
 
     torch.library.register_autograd(
-        "cnnkernels::max_pool2d_forward", max_pool2d_backward, setup_context=max_pool2d_setup_context
+        ops.names["max_pool2d_forward"], max_pool2d_backward, setup_context=max_pool2d_setup_context
     )
 
-    # -- add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
-    @torch.library.register_fake("cnnkernels::add_relu")
-    def _(input, residual):
-        return torch.empty_like(input, memory_format=compute_format(input))
-
-    @torch.library.register_fake("cnnkernels::add_relu_")
-    def _(input, residual):
-        return None
-
-    @torch.library.register_fake("cnnkernels::add_relu_backward")
-    def _(grad_output, output):
-        return torch.empty_like(output, memory_format=compute_format(output))
-
+    # add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
     def add_relu_setup_context(ctx, inputs, output):
         ctx.save_for_backward(output)
 
     def add_relu_backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        grad = lib.add_relu_backward(grad_output, output)
+        grad = ops.add_relu_backward(grad_output, output)
         return grad, grad
 
-    torch.library.register_autograd("cnnkernels::add_relu", add_relu_backward, setup_context=add_relu_setup_context)
+    torch.library.register_autograd(ops.names["add_relu"], add_relu_backward, setup_context=add_relu_setup_context)
 
 
-class AddReLUInplace(torch.autograd.Function):
-    """Autograd for cnnkernels::add_relu_ (torch.library cannot register autograd for a mutating op):
+def _add_relu_inplace_autograd(add_relu_, add_relu_backward):
+    """Autograd for an in-place add_relu_ (torch.library cannot register autograd for a mutating op):
     the input is overwritten by the output, which is all the backward needs."""
 
-    @staticmethod
-    def forward(ctx, input, residual):
-        torch.ops.cnnkernels.add_relu_(input, residual)
-        ctx.mark_dirty(input)
-        ctx.save_for_backward(input)
-        return input
+    class AddReLUInplace(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input, residual):
+            add_relu_(input, residual)
+            ctx.mark_dirty(input)
+            ctx.save_for_backward(input)
+            return input
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        (output,) = ctx.saved_tensors
-        grad = torch.ops.cnnkernels.add_relu_backward(grad_output, output)
-        return grad, grad
+        @staticmethod
+        def backward(ctx, grad_output):
+            (output,) = ctx.saved_tensors
+            grad = add_relu_backward(grad_output, output)
+            return grad, grad
+
+    return AddReLUInplace
 
 
+# backend name -> its OpSet; the C++ one serves both "cpu" and "cuda" (the dispatcher picks the kernel)
+OPS = {}
 if _C is not None:
-    _register()
+    OPS["cpu"] = OPS["cuda"] = OpSet()
+    register_fakes(OPS["cpu"])
+    register_autograd(OPS["cpu"])

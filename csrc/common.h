@@ -12,7 +12,8 @@
 
 namespace cnnkernels {
 
-// NaN test that survives -ffast-math style optimisations of `v != v`.
+// NaN test. (Max-pool's NaN rule depends on it: never build these kernels with -ffast-math or
+// -ffinite-math-only, which fold `v != v` to false.)
 template <typename T>
 CNNK_HD bool is_nan(T v) {
   return v != v;

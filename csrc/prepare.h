@@ -2,6 +2,7 @@
 // say what was expected, the layout a kernel computes in, and the outputs it writes, allocated.
 #pragma once
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
@@ -159,6 +160,16 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
                     ", got ", argmax.device());
   TORCH_CHECK_VALUE(input_height >= 1 && input_width >= 1, op, ": expected a positive input size, got ",
                     input_height, "x", input_width);
+  // The output size must be what the forward gives for this input (with or without ceil_mode).
+  const int64_t OH = grad_output.size(-2), OW = grad_output.size(-1);
+  auto fits = [](int64_t out, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+    return out == max_pool2d::output_size(in, k, s, p, d, false) || out == max_pool2d::output_size(in, k, s, p, d, true);
+  };
+  TORCH_CHECK_VALUE(fits(OH, input_height, a.kernel_h, a.stride_h, a.pad_h, a.dilation_h) &&
+                        fits(OW, input_width, a.kernel_w, a.stride_w, a.pad_w, a.dilation_w),
+                    op, ": grad_output's ", OH, "x", OW, " is not the pooled size of a ", input_height, "x",
+                    input_width, " input with kernel ", kernel_size, ", stride ", stride, ", padding ", padding,
+                    " and dilation ", dilation);
   const auto format = compute_format(grad_output);
   call.channels_last = format == at::MemoryFormat::ChannelsLast;
   call.dy = as_batched(grad_output.contiguous(format));
@@ -177,6 +188,15 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
 }
 
 // ------------------------------------------------------------------ add+ReLU
+
+// An in-place op may read residual == input, never a tensor that partly overlaps what it writes.
+inline void check_inplace(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+  TORCH_CHECK_VALUE(at::has_internal_overlap(input) != at::MemOverlap::Yes, op,
+                    ": input has elements that share memory, so it cannot be written in place");
+  const auto overlap = at::get_overlap_status(input, residual);
+  TORCH_CHECK_VALUE(overlap != at::MemOverlapStatus::Partial, op,  // (as PyTorch: strided views are "too hard")
+                    ": residual partly overlaps input, which is written in place; pass residual.clone()");
+}
 
 // Both operands in the first one's layout, and the output allocated in it.
 struct ElementwiseCall {

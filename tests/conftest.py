@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cnnkernels import backends
+from cnnkernels import triton as triton_backend
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 LAYOUTS = ["contiguous", "channels_last", "strided"]
@@ -16,12 +17,19 @@ def _backend_param(backend, device):
         reasons.append(backends.unavailable_reason(backend))
     if device == "cuda" and not torch.cuda.is_available():
         reasons.append("no GPU visible")
+    if backend == "triton" and device == "cpu" and not triton_backend.INTERPRETER:
+        reasons.append("TRITON_INTERPRET=1 is not set")
     marks = [pytest.mark.skip(reason="; ".join(reasons))] if reasons else []
     return pytest.param((backend, device), id=backend, marks=marks)
 
 
 # Every kernel backend of cnnkernels with the device it runs on; "torch" is the reference, not a subject.
-BACKEND_DEVICES = [_backend_param("cpu", "cpu"), _backend_param("cuda", "cuda")]
+# Triton runs on the GPU, or on the CPU under TRITON_INTERPRET=1 (tests/run.sh does both runs).
+BACKEND_DEVICES = [
+    _backend_param("cpu", "cpu"),
+    _backend_param("cuda", "cuda"),
+    _backend_param("triton", "cpu" if triton_backend.INTERPRETER else "cuda"),
+]
 
 
 @pytest.fixture(params=BACKEND_DEVICES)
@@ -29,8 +37,9 @@ def backend_device(request):
     return request.param
 
 
-def dtypes_for(device):
-    return DTYPES if device == "cpu" else [torch.float32, torch.float16, torch.bfloat16]
+def dtypes_for(backend):
+    """float64 is the C++ CPU kernels' alone."""
+    return DTYPES if backend == "cpu" else [torch.float32, torch.float16, torch.bfloat16]
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,6 @@ BAD_INPUTS = [
     (lambda: CF.add_relu(x4, x4.to("meta")), ValueError, "same shape, dtype and device"),
     (lambda: CF.add_relu(x4, x4, backend="nope"), ValueError, "unknown backend 'nope'"),
     (lambda: CF.max_pool2d(x4, 3, backend="cuda"), RuntimeError, "backend 'cuda'"),
-    (lambda: CF.local_response_norm(x4, 5, backend="triton"), RuntimeError, "backend 'triton' is not available"),
     (lambda: cnn.MaxPool2d(3, backend="gpu"), ValueError, "unknown backend 'gpu'"),
 ]
 
@@ -60,6 +59,10 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "dtype Byte"),
     (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0]), "same shape"),
     (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.half()), "same dtype"),
+    # a grad_output whose size no forward of this geometry gives
+    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4[..., :4, :4], x4[..., :4, :4].byte(), 2, 2, [2, 2], [2, 2],
+                                                      [0, 0], [1, 1]), "not the pooled size"),
+    (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1]))(torch.arange(1.0, 7.0)), "partly overlaps"),
 ]
 
 
@@ -68,6 +71,26 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
 def test_operators_check_their_arguments(call, message):
     with pytest.raises((ValueError, RuntimeError), match=message):
         call()
+
+
+def test_a_backend_that_cannot_run_says_why():
+    missing = [b for b in ("cuda", "triton") if backends.unavailable_reason(b)]
+    if not missing:
+        pytest.skip("every backend runs here")
+    with pytest.raises(RuntimeError, match=f"backend '{missing[-1]}' is not available: .+"):
+        CF.local_response_norm(x4, 5, backend=missing[-1])
+
+
+@pytest.mark.skipif(backends.unavailable_reason("cpu") is not None, reason="extension not built")
+def test_a_corrupt_argmax_never_writes_outside_the_gradient():
+    """Offsets past the window or into the padding (which our forward never writes) credit nothing."""
+    dy = torch.ones(1, 2, 2, 2)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        for bad in (255, 3):  # past a 2x2 window; and for padding 1, tap 0 of the first window is padding
+            argmax = torch.full((1, 2, 2, 2), bad, dtype=torch.uint8).contiguous(memory_format=layout)
+            dx = torch.ops.cnnkernels.max_pool2d_backward(dy.contiguous(memory_format=layout), argmax, 3, 3, [2, 2],
+                                                          [2, 2], [1, 1], [1, 1])
+            assert dx.shape == (1, 2, 3, 3) and torch.isfinite(dx).all()
 
 
 # ---------------------------------------------------------------- modules

@@ -61,14 +61,14 @@ def run_case(backend, device, shape, size, alpha, beta, k, dtype, layout):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-n{c[1]}-b{c[3]}")
 def test_matches_pytorch(backend_device, case, layout):
     backend, device = backend_device
-    for dtype in dtypes_for(device):
+    for dtype in dtypes_for(backend):
         run_case(backend, device, *case, dtype, layout)
 
 
 @pytest.mark.parametrize("shape", SHAPES_OTHER_RANKS, ids=str)
 def test_other_ranks(backend_device, shape):
     backend, device = backend_device
-    for dtype in dtypes_for(device):
+    for dtype in dtypes_for(backend):
         run_case(backend, device, shape, 5, 0.5, 0.75, 1.0, dtype, "contiguous")
         run_case(backend, device, shape, 4, 0.5, 0.6, 1.0, dtype, "strided")
 
@@ -90,8 +90,8 @@ def test_empty_batch(backend_device):
 
 def test_gradcheck(backend_device):
     backend, device = backend_device
-    if device != "cpu":
-        pytest.skip("float64 gradcheck runs on the CPU kernel")
+    if backend != "cpu":
+        pytest.skip("float64 gradcheck runs on the C++ CPU kernels")
     for size, beta in ((5, 0.75), (4, 0.6)):
         x = random_input((2, 6, 3, 4), torch.float64, device).requires_grad_()
         assert torch.autograd.gradcheck(lambda t: CF.local_response_norm(t, size, 0.5, beta, 1.0, backend=backend), (x,))

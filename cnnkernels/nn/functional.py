@@ -46,9 +46,10 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, backend="a
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"{op}: expected size to be an int >= 1, got {size!r}")
     alpha, beta, k = float(alpha), float(beta), float(k)
-    if resolve(backend, input.device) == "torch":
+    name = resolve(backend, input.device)
+    if name == "torch":
         return F.local_response_norm(input, size, alpha, beta, k)
-    return torch.ops.cnnkernels.lrn_forward(input, size, alpha, beta, k)
+    return ops.OPS[name].lrn_forward(input, size, alpha, beta, k)
 
 
 def max_pool2d(
@@ -85,12 +86,11 @@ def max_pool2d(
             f"({height + 2 * padding[0]}x{width + 2 * padding[1]}): the output would be {out_h}x{out_w}"
         )
 
-    if resolve(backend, input.device) == "torch":
+    name = resolve(backend, input.device)
+    if name == "torch":
         return F.max_pool2d(input, kernel, stride, padding, dilation, ceil_mode, return_indices)
     with_argmax = return_indices or (torch.is_grad_enabled() and input.requires_grad)
-    output, argmax = torch.ops.cnnkernels.max_pool2d_forward(
-        input, kernel, stride, padding, dilation, ceil_mode, with_argmax
-    )
+    output, argmax = ops.OPS[name].max_pool2d_forward(input, kernel, stride, padding, dilation, ceil_mode, with_argmax)
     if return_indices:
         return output, ops.flat_indices(argmax, width, kernel, stride, padding, dilation)
     return output
@@ -108,11 +108,13 @@ def add_relu(input, residual, inplace=False, *, backend="auto"):
             f"{tuple(input.shape)} {input.dtype} on {input.device} and "
             f"{tuple(residual.shape)} {residual.dtype} on {residual.device}"
         )
-    if resolve(backend, input.device) == "torch":
+    name = resolve(backend, input.device)
+    if name == "torch":
         return torch.relu_(input.add_(residual)) if inplace else torch.relu(input + residual)
+    op_set = ops.OPS[name]
     if not inplace:
-        return torch.ops.cnnkernels.add_relu(input, residual)
+        return op_set.add_relu(input, residual)
     if torch.is_grad_enabled() and (input.requires_grad or residual.requires_grad):
-        return ops.AddReLUInplace.apply(input, residual)
-    torch.ops.cnnkernels.add_relu_(input, residual)
+        return op_set.add_relu_inplace_autograd.apply(input, residual)
+    op_set.add_relu_(input, residual)
     return input

@@ -39,6 +39,7 @@ at::Tensor add_relu_cpu(const at::Tensor& input, const at::Tensor& residual) {
 void add_relu_inplace_cpu(at::Tensor& input, const at::Tensor& residual) {
   check_floating(input, "add_relu_", "input");
   check_same(input, residual, "add_relu_", "input", "residual");
+  check_inplace(input, residual, "add_relu_");
   const auto format = compute_format(input);
   if (input.is_contiguous(format)) {
     run_forward(input, residual.contiguous(format), input);

@@ -179,19 +179,36 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, index_t* argmax, cons
   });
 }
 
+// Where each tap of a window lands, relative to the window's corner; locate() also rejects what no
+// window of ours produces (a tap past the window, or one in the padding: a window wholly in the
+// padding has argmax 0 there), so a bad argmax passed to the op can never write outside dx.
+struct TapTable {
+  std::vector<int64_t> row, col;
+  template <typename Win>
+  explicit TapTable(const Win& w) {
+    for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
+      row.push_back((tap / w.kw()) * w.dh());
+      col.push_back((tap % w.kw()) * w.dw());
+    }
+  }
+  template <typename index_t>
+  bool locate(index_t tap, int64_t h0, int64_t w0, int64_t H, int64_t W, int64_t& ih, int64_t& iw) const {
+    const auto t = static_cast<uint64_t>(tap);
+    if (t >= row.size()) return false;
+    ih = h0 + row[t];
+    iw = w0 + col[t];
+    return static_cast<uint64_t>(ih) < static_cast<uint64_t>(H) && static_cast<uint64_t>(iw) < static_cast<uint64_t>(W);
+  }
+};
+
 // The CPU backward scatters: each output's gradient is added to its argmax, in output order, in a
 // zeroed plane that stays in cache: a quarter of a gather's work for 3x3/2 windows (a gather's
 // per-tap checks don't vectorise here), deterministic, no atomics, and the zeroing is no separate
 // pass over memory. (The CUDA kernels gather: max_pool2d::window_with_tap_at.)
-// Only with dilation can a window lie wholly in the padding, its argmax then crediting nothing.
 template <typename scalar_t, typename index_t, typename Win>
 void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const bool dilated = w.dh() > 1 || w.dw() > 1;
-  std::vector<int64_t> tap_offset(w.kh() * w.kw());  // tap -> offset from the window's corner in the plane
-  for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
-    tap_offset[tap] = (tap / w.kw()) * w.dh() * s.W + (tap % w.kw()) * w.dw();
-  }
+  const TapTable taps(w);
   at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
     // fp16/bf16 accumulate in a float plane; fp32/fp64 straight into dx
     std::vector<acc_t> buffer(std::is_same_v<acc_t, scalar_t> ? 0 : s.H * s.W);
@@ -204,12 +221,9 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
       for (int64_t oh = 0; oh < s.OH; ++oh) {
         const int64_t h0 = oh * w.sh() - w.ph();
         for (int64_t ow = 0; ow < s.OW; ++ow) {
-          const int64_t o = oh * s.OW + ow, tap = static_cast<int64_t>(ap[o]), w0 = ow * w.sw() - w.pw();
-          if (dilated) {
-            const int64_t ih = h0 + (tap / w.kw()) * w.dh(), iw = w0 + (tap % w.kw()) * w.dw();
-            if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-          }
-          plane[h0 * s.W + w0 + tap_offset[tap]] += static_cast<acc_t>(dyp[o]);
+          const int64_t o = oh * s.OW + ow, w0 = ow * w.sw() - w.pw();
+          int64_t ih, iw;
+          if (taps.locate(ap[o], h0, w0, s.H, s.W, ih, iw)) plane[ih * s.W + iw] += static_cast<acc_t>(dyp[o]);
         }
       }
       if constexpr (!std::is_same_v<acc_t, scalar_t>) {
@@ -228,16 +242,12 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
   const int64_t C = s.C, pixels = s.H * s.W;
   const int64_t splits = std::clamp<int64_t>(at::get_num_threads() / std::max<int64_t>(1, s.N), 1, (C + 15) / 16);
   const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
-  const bool dilated = w.dh() > 1 || w.dw() > 1;
+  const TapTable taps(w);
   at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
     // fp16/bf16 accumulate in a float buffer [pixel][channel of the block]; fp32/fp64 straight into dx
     constexpr bool in_place = std::is_same_v<acc_t, scalar_t>;
     const int64_t pixel_stride = in_place ? C : CHANNELS;
     std::vector<acc_t> buffer(in_place ? 0 : pixels * CHANNELS);
-    std::vector<int64_t> tap_offset(w.kh() * w.kw());  // tap -> element offset from the window's corner
-    for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
-      tap_offset[tap] = ((tap / w.kw()) * w.dh() * s.W + (tap % w.kw()) * w.dw()) * pixel_stride;
-    }
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, c0 = (task % blocks) * CHANNELS, nc = std::min(CHANNELS, C - c0);
       scalar_t* dxn = dx + n * pixels * C + c0;
@@ -251,15 +261,12 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
         const int64_t h0 = oh * w.sh() - w.ph();
         for (int64_t ow = 0; ow < s.OW; ++ow) {
           const int64_t w0 = ow * w.sw() - w.pw();
-          acc_t* corner = acc + (h0 * s.W + w0) * pixel_stride;
           const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C + c0;
           for (int64_t c = 0; c < nc; ++c) {
-            const int64_t tap = static_cast<int64_t>(argmax[o + c]);
-            if (dilated) {
-              const int64_t ih = h0 + (tap / w.kw()) * w.dh(), iw = w0 + (tap % w.kw()) * w.dw();
-              if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+            int64_t ih, iw;
+            if (taps.locate(argmax[o + c], h0, w0, s.H, s.W, ih, iw)) {
+              acc[(ih * s.W + iw) * pixel_stride + c] += static_cast<acc_t>(dy[o + c]);
             }
-            corner[tap_offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
           }
         }
       }

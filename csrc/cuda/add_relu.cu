@@ -7,15 +7,14 @@ namespace cnnkernels::cuda {
 namespace {
 
 template <typename T>
-__global__ void add_relu_forward_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ y,
-                                        int64_t n) {
+// No __restrict__: the in-place op passes y == a (each element is read, then written, by one thread).
+__global__ void add_relu_forward_kernel(const T* a, const T* b, T* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     y[i] = from_float<T>(add_relu::forward(to_float(a[i]), to_float(b[i])));
   }
 }
 
-__global__ void add_relu_forward_float4_kernel(const float4* __restrict__ a, const float4* __restrict__ b,
-                                               float4* __restrict__ y, int64_t n4) {
+__global__ void add_relu_forward_float4_kernel(const float4* a, const float4* b, float4* y, int64_t n4) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n4; i += int64_t(gridDim.x) * blockDim.x) {
     const float4 va = a[i], vb = b[i];
     y[i] = make_float4(add_relu::forward(va.x, vb.x), add_relu::forward(va.y, vb.y), add_relu::forward(va.z, vb.z),

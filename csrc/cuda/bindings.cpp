@@ -106,6 +106,7 @@ void add_relu_inplace_cuda(at::Tensor& input, const at::Tensor& residual) {
   const c10::cuda::CUDAGuard guard(input.device());
   check_floating(input, op, "input");
   check_same(input, residual, op, "input", "residual");
+  check_inplace(input, residual, op);
   const auto format = compute_format(input);
   if (!input.is_contiguous(format)) {
     input.copy_(add_relu_cuda(input, residual));  // strided input: compute, then write back in place

@@ -1,0 +1,34 @@
+"""Triton kernels for LRN, max-pool and add+ReLU (one file per op), registered as operators with
+torch.library.triton_op, so torch.compile traces into the kernels rather than around an opaque call.
+The ops are cnnkernels::<op>_triton; backend="triton" selects them. On a machine without a GPU they
+run under Triton's interpreter when TRITON_INTERPRET=1 is set before anything imports triton."""
+import os
+
+try:
+    import triton  # noqa: F401
+except ImportError as error:  # Triton is optional: torch's CPU wheels don't bring it
+    IMPORT_ERROR = f"{type(error).__name__}: {error}"
+else:
+    IMPORT_ERROR = None
+
+INTERPRETER = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+if IMPORT_ERROR is None:
+    from . import add_relu, lrn, max_pool2d  # noqa: F401  (registers the ops)
+
+    from ..ops import OPS, OpSet, register_autograd
+
+    OPS["triton"] = OpSet("_triton")
+    register_autograd(OPS["triton"])
+
+
+def unavailable_reason():
+    """Why backend="triton" cannot run here, or None."""
+    if IMPORT_ERROR is not None:
+        return f"Triton is not installed ({IMPORT_ERROR}); it comes with torch's CUDA builds, or `pip install triton`"
+    import torch
+
+    if not INTERPRETER and not torch.cuda.is_available():
+        return ("the Triton kernels need a CUDA GPU; to run them on the CPU (slowly), set TRITON_INTERPRET=1 "
+                "before anything imports triton")
+    return None
