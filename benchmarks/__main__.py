@@ -74,7 +74,7 @@ def main(argv=None):
         report.print_table(rows)
         report.chart(rows, stem + ".png", copy)
     models.print_models(model_rows, checks)
-    print(f"wrote {stem}.csv" + (f" and {stem}.png" if rows else ""))
+    print(f"wrote {stem}.csv" + (f" and {stem}.png" if rows and os.path.exists(stem + ".png") else ""))
     failed = [c for c in checks if c[2] > c[3]]
     if failed:
         raise SystemExit(f"loss curves differ from PyTorch's for: {', '.join(f'{c[0]} {c[1]}' for c in failed)}")

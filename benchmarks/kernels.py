@@ -1,11 +1,10 @@
 """Kernel benchmark: every op on the networks' shapes, every provider, forward and backward, timed
 against a device-to-device copy measured in the same run."""
 import torch
-from tqdm import tqdm
 
 from . import providers
 from .shapes import CASES
-from .timing import peak_extra_mb, time_ms
+from .timing import progress, peak_extra_mb, time_ms
 
 
 def minimal_bytes(case, x, out, direction):
@@ -74,7 +73,7 @@ def run(settings, device, meta, copy):
         for case in cases for dtype in settings.dtypes for layout in settings.layouts for direction in settings.directions
     ]
     rows, functions = [], {}
-    for case, dtype, layout, direction in tqdm(groups, desc="kernels", unit="case", dynamic_ncols=True):
+    for case, dtype, layout, direction in progress(groups, desc="kernels", unit="case", dynamic_ncols=True):
         inputs = make_inputs(case, settings.batch, dtype, layout, device)
         prepared = {}
         for name, factory in available.items():

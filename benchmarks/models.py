@@ -6,10 +6,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 import cnnkernels.models as M
-from .timing import quantiles
+from .timing import progress, quantiles
 
 # name -> (builder, kwargs, batch on a GPU)
 MODELS = {
@@ -90,7 +89,7 @@ def run(settings, device, meta):
     """Rows for every model x precision x provider x direction (train, infer), and the loss checks."""
     rows, checks = [], []
     jobs = [(n, p, prov) for n in settings.models for p in settings.precisions for prov in settings.model_providers]
-    for name, precision, provider in tqdm(jobs, desc="models", unit="run", dynamic_ncols=True):
+    for name, precision, provider in progress(jobs, desc="models", unit="run", dynamic_ncols=True):
         backend, compiled = PROVIDERS[provider]
         autocast_dtype, channels_last = PRECISIONS[precision]
         batch = settings.model_batch or MODELS[name][2]

@@ -69,7 +69,11 @@ def print_table(rows):
 
 def chart(rows, path, copy_gbps):
     """One panel per op: GB/s of every provider on every case, against the copy bandwidth."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"no chart ({path}): matplotlib is not installed")
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -7,6 +7,12 @@ import time
 
 import torch
 
+try:
+    from tqdm import tqdm as progress
+except ImportError:  # a bare GPU machine: no progress bar, same results
+    def progress(iterable, **_):
+        return iterable
+
 
 def quantiles(times_ms):
     q = statistics.quantiles(times_ms, n=10, method="inclusive") if len(times_ms) > 1 else times_ms * 9

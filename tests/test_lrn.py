@@ -3,7 +3,6 @@ C smaller than the window, 3-D and 5-D inputs, gradients, gradcheck, random conf
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
 
 import cnnkernels.nn.functional as CF
 from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
@@ -106,13 +105,3 @@ def test_nan_and_inf_propagate_like_pytorch(backend_device):
     ref = F.local_response_norm(x.double().cpu(), 5, 0.5, 0.75, 1.0)
     assert torch.equal(torch.isnan(ours.cpu()), torch.isnan(ref))
     assert torch.equal(torch.isinf(ours.cpu()), torch.isinf(ref))
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 3), c=st.integers(1, 20), h=st.integers(1, 7), w=st.integers(1, 7),
-    size=st.integers(1, 9), alpha=st.floats(1e-4, 2.0), beta=st.sampled_from([0.75, 0.5, 1.0, 0.3]),
-    k=st.floats(0.5, 3.0), layout=st.sampled_from(LAYOUTS),
-)
-def test_random_configurations(n, c, h, w, size, alpha, beta, k, layout):
-    run_case("cpu", "cpu", (n, c, h, w), size, alpha, beta, k, torch.float32, layout)
