@@ -1,0 +1,36 @@
+// C entry points to the emulated launchers, for ctypes.
+#include "shim.h"
+#include "launchers.h"
+
+unsigned emulated_max_blocks = 1u << 30;
+using namespace cnnkernels::cuda;
+
+extern "C" {
+void set_max_blocks(unsigned blocks) { emulated_max_blocks = blocks; }
+int lrn_forward_c(int dt, const void* x, void* y, int64_t N, int64_t C, int64_t S, int cl, int64_t size, float aos,
+                  float beta, float k) {
+  return lrn_forward(DType(dt), x, y, {N, C, S, bool(cl)}, {size, aos, beta, k}, nullptr);
+}
+int lrn_backward_c(int dt, const void* dy, const void* x, void* dx, int64_t N, int64_t C, int64_t S, int cl,
+                   int64_t size, float aos, float beta, float k) {
+  return lrn_backward(DType(dt), dy, x, dx, {N, C, S, bool(cl)}, {size, aos, beta, k}, nullptr);
+}
+int max_pool2d_forward_c(int dt, const void* x, void* y, void* am, int bytes, int64_t N, int64_t C, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                         int64_t pw, int64_t dh, int64_t dw) {
+  return max_pool2d_forward(DType(dt), x, y, am, bytes, {N, C, H, W, OH, OW, bool(cl)}, {kh, kw, sh, sw, ph, pw, dh, dw},
+                            nullptr);
+}
+int max_pool2d_backward_c(int dt, const void* dy, const void* am, int bytes, void* dx, int64_t N, int64_t C, int64_t H,
+                          int64_t W, int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                          int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+  return max_pool2d_backward(DType(dt), dy, am, bytes, dx, {N, C, H, W, OH, OW, bool(cl)},
+                             {kh, kw, sh, sw, ph, pw, dh, dw}, nullptr);
+}
+int add_relu_forward_c(int dt, const void* a, const void* b, void* y, int64_t n) {
+  return add_relu_forward(DType(dt), a, b, y, n, nullptr);
+}
+int add_relu_backward_c(int dt, const void* dy, const void* y, void* dx, int64_t n) {
+  return add_relu_backward(DType(dt), dy, y, dx, n, nullptr);
+}
+}

@@ -1,0 +1,42 @@
+// Runs the CUDA kernels of csrc/cuda/*.cu as plain C++ on the CPU, one thread after another, so the
+// tests check their index math, layouts, tie and NaN rules and grid-stride loops without a GPU.
+// (It cannot check what needs threads to run together: these kernels use no shared memory or
+// barriers.) The .cu files are compiled with __global__/__device__ defined away and each
+// kernel<<<grid, block, 0, stream>>>(args) rewritten to emulate_launch(grid, block, kernel, args).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+using std::max;
+using std::min;
+
+// Launches cannot fail here. (A macro, not a definition of cudaGetLastError: in a process that has
+// loaded the CUDA runtime, that symbol would bind to the real one, which reports no device.)
+inline cudaError_t emulated_last_error() { return cudaSuccess; }
+#define cudaGetLastError emulated_last_error
+
+inline thread_local uint3 emulated_block_idx, emulated_thread_idx;
+inline thread_local dim3 emulated_grid_dim, emulated_block_dim;
+#define blockIdx emulated_block_idx
+#define threadIdx emulated_thread_idx
+#define gridDim emulated_grid_dim
+#define blockDim emulated_block_dim
+
+extern unsigned emulated_max_blocks;  // fewer blocks than asked for: exercises the grid-stride loops
+
+template <typename Kernel, typename... Args>
+void emulate_launch(unsigned grid, unsigned block, Kernel kernel, Args... args) {
+  grid = std::min(grid, emulated_max_blocks);
+  emulated_grid_dim = dim3(grid);
+  emulated_block_dim = dim3(block);
+  for (unsigned b = 0; b < grid; ++b) {
+    for (unsigned t = 0; t < block; ++t) {
+      emulated_block_idx = make_uint3(b, 0, 0);
+      emulated_thread_idx = make_uint3(t, 0, 0);
+      kernel(args...);
+    }
+  }
+}

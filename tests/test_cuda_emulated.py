@@ -1,0 +1,156 @@
+"""The CUDA kernels (csrc/cuda/*.cu), run on the CPU: compiled as plain C++ with a shim that runs
+each launch's threads one after another (tests/cuda_emulation/shim.h). Checks what runs here and
+nowhere else without a GPU: their index math, layouts, tie and NaN rules, grid-stride loops and
+dtype conversions, against PyTorch and the C++ CPU kernels."""
+import ctypes
+import os
+import random
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnkernels import backends, ops
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # launchers.h DType
+
+
+def cuda_include():
+    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
+        if home and os.path.exists(os.path.join(home, "include", "cuda_fp16.h")):
+            return os.path.join(home, "include")
+    return None
+
+
+@pytest.fixture(scope="module")
+def emulated(tmp_path_factory):
+    if shutil.which("g++") is None or cuda_include() is None:
+        pytest.skip("needs g++ and the CUDA headers (CUDA_HOME)")
+    work = tmp_path_factory.mktemp("cuda_emulation")
+    shutil.copytree(os.path.join(ROOT, "csrc"), work / "csrc")
+    sources = []
+    for name in sorted(os.listdir(work / "csrc" / "cuda")):
+        if name.endswith(".cu"):
+            text = (work / "csrc" / "cuda" / name).read_text()
+            text = re.sub(r"(\w+(?:<[^<>;]*>)?)<<<([^;]*?),\s*(THREADS),\s*0,\s*stream>>>\(", r"emulate_launch(\2, \3, \1, ",
+                          text)
+            assert "<<<" not in text, f"a launch in {name} the emulation does not understand"
+            path = work / "csrc" / "cuda" / (name[:-3] + "_emulated.cpp")
+            path.write_text('#include "shim.h"\n' + text)
+            sources.append(str(path))
+    library = work / "libemulated.so"
+    here = os.path.join(ROOT, "tests", "cuda_emulation")
+    cmd = ["g++", "-std=c++17", "-O2", "-shared", "-fPIC", "-D__global__=", "-D__device__=", "-D__host__=",
+           "-D__forceinline__=inline", f"-I{cuda_include()}", f"-I{here}", f"-I{work / 'csrc' / 'cuda'}",
+           os.path.join(here, "api.cpp"), *sources, "-o", str(library)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    lib = ctypes.CDLL(str(library))
+    i64, ptr, f32, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int
+    lib.lrn_forward_c.argtypes = [i32, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
+    lib.lrn_backward_c.argtypes = [i32, ptr, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
+    lib.max_pool2d_forward_c.argtypes = [i32, ptr, ptr, ptr, i32] + [i64] * 6 + [i32] + [i64] * 8
+    lib.max_pool2d_backward_c.argtypes = [i32, ptr, ptr, i32, ptr] + [i64] * 6 + [i32] + [i64] * 8
+    lib.add_relu_forward_c.argtypes = [i32, ptr, ptr, ptr, i64]
+    lib.add_relu_backward_c.argtypes = [i32, ptr, ptr, ptr, i64]
+    return lib
+
+
+def layout_of(t):
+    fmt = ops.compute_format(t)
+    return t.contiguous(memory_format=fmt), int(fmt == torch.channels_last), fmt
+
+
+def poisoned_like(t, fmt):
+    return torch.full(t.shape, float("nan"), dtype=t.dtype).contiguous(memory_format=fmt)
+
+
+def test_lrn(emulated):
+    rng = random.Random(3)
+    torch.manual_seed(3)
+    for _ in range(150):
+        emulated.set_max_blocks(rng.choice([1, 2, 5, 1 << 30]))
+        size, C, N = rng.randint(1, 11), rng.randint(1, 14), rng.randint(1, 3)
+        dims = rng.choice([[5], [3, 4], [2, 3, 2], [7, 9]])
+        beta, alpha, k = rng.choice([0.75, 0.5, 1.3]), rng.choice([1e-4, 0.5, 2.0]), rng.choice([1.0, 2.0, 0.3])
+        dtype = rng.choice(list(DTYPE_CODE))
+        x = torch.randn(N, C, *dims, dtype=torch.float64).to(dtype)
+        if len(dims) == 2 and rng.random() < 0.5:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x64 = x.double().requires_grad_()
+        ref = F.local_response_norm(x64, size, alpha, beta, k)
+        grad = torch.randn_like(ref).to(dtype)
+        (ref_dx,) = torch.autograd.grad(ref, x64, grad.double())
+        xc, channels_last, fmt = layout_of(x)
+        S = x.numel() // (N * C)
+        y, dx = poisoned_like(xc, fmt), poisoned_like(xc, fmt)
+        args = (N, C, S, channels_last, size, alpha / size, beta, k)
+        assert emulated.lrn_forward_c(DTYPE_CODE[dtype], xc.data_ptr(), y.data_ptr(), *args) == 0
+        g = grad.contiguous(memory_format=fmt)
+        assert emulated.lrn_backward_c(DTYPE_CODE[dtype], g.data_ptr(), xc.data_ptr(), dx.data_ptr(), *args) == 0
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-2)
+        torch.testing.assert_close(y.double(), ref.detach(), **tol)
+        torch.testing.assert_close(dx.double(), ref_dx, **tol)
+
+
+def has_empty_window(size, k, s, p, d, out):
+    return any(all(not 0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
+
+
+@pytest.mark.skipif(backends.unavailable_reason("cpu") is not None, reason="compares with the C++ CPU kernels")
+def test_max_pool2d(emulated):
+    rng = random.Random(2)
+    torch.manual_seed(2)
+    checked = 0
+    while checked < 250:
+        emulated.set_max_blocks(rng.choice([1, 2, 3, 1 << 30]))
+        kh, kw = rng.randint(1, 5), rng.randint(1, 5)
+        if rng.random() < 0.05:
+            kh, kw = rng.randint(14, 20), rng.randint(14, 20)  # over 256 positions: int32 argmax
+        k, s = (kh, kw), (rng.randint(1, 4), rng.randint(1, 4))
+        p, d, ceil = (rng.randint(0, kh // 2), rng.randint(0, kw // 2)), (rng.randint(1, 3), rng.randint(1, 3)), rng.random() < 0.5
+        H, W = rng.randint(1, 12) + (kh if kh > 10 else 0), rng.randint(1, 12) + (kw if kw > 10 else 0)
+        dtype = rng.choice(list(DTYPE_CODE))
+        x = torch.randint(-3, 3, (rng.randint(1, 2), rng.randint(1, 5), H, W)).to(dtype)  # many ties
+        r = torch.rand(x.shape)
+        x[r < 0.05] = float("nan")
+        x[(r > 0.05) & (r < 0.15)] = float("-inf")
+        if rng.random() < 0.4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        OH, OW = (ops.pool_output_size(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((H, W)))
+        if min(OH, OW) < 1 or has_empty_window(H, kh, s[0], p[0], d[0], OH) or has_empty_window(W, kw, s[1], p[1], d[1], OW):
+            continue
+        checked += 1
+        y_cpu, am_cpu = torch.ops.cnnkernels.max_pool2d_forward(x, k, s, p, d, ceil, True)
+        xc, channels_last, fmt = layout_of(x)
+        y, am = poisoned_like(y_cpu, fmt), torch.full(y_cpu.shape, 77, dtype=am_cpu.dtype).contiguous(memory_format=fmt)
+        geometry = (x.shape[0], x.shape[1], H, W, OH, OW, channels_last, *k, *s, *p, *d)
+        assert emulated.max_pool2d_forward_c(DTYPE_CODE[dtype], xc.data_ptr(), y.data_ptr(), am.data_ptr(),
+                                             am.element_size(), *geometry) == 0
+        assert torch.equal(y.nan_to_num(7), y_cpu.nan_to_num(7)) and torch.equal(am, am_cpu)
+        g = torch.randn(y.shape).to(dtype).contiguous(memory_format=fmt)
+        dx = poisoned_like(xc, fmt)
+        assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), am.data_ptr(), am.element_size(),
+                                              dx.data_ptr(), *geometry) == 0
+        dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g, am_cpu, H, W, k, s, p, d)
+        tol = dict(rtol=0, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
+        torch.testing.assert_close(dx.double(), dx_cpu.double(), **tol)
+
+
+def test_add_relu(emulated):
+    emulated.set_max_blocks(3)
+    for n in (0, 1, 3, 4, 5, 1000, 1003, 4096):
+        for dtype in DTYPE_CODE:
+            for offset in (0, 1, 4):  # offset 1 breaks the 16-byte alignment of the fp32 vector path
+                buffer = torch.randn(3 * n + 16).to(dtype)
+                a, b = buffer[offset:offset + n], buffer[n + 16:2 * n + 16]
+                a[::7] = float("nan")
+                y = torch.full((n + 8,), float("nan"), dtype=dtype)[offset:offset + n]
+                assert emulated.add_relu_forward_c(DTYPE_CODE[dtype], a.data_ptr(), b.data_ptr(), y.data_ptr(), n) == 0
+                assert torch.equal(y.nan_to_num(9), torch.relu(a + b).nan_to_num(9))
+                dy, dx = torch.randn(n).to(dtype), torch.full((n,), float("nan"), dtype=dtype)
+                assert emulated.add_relu_backward_c(DTYPE_CODE[dtype], dy.data_ptr(), y.data_ptr(), dx.data_ptr(), n) == 0
+                assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))
