@@ -131,7 +131,7 @@ def register_fakes(ops):
         return torch.empty_like(output, memory_format=compute_format(output))
 
 
-def register_autograd(ops):
+def register_autograd(ops, with_cpp_add_relu=False):
     """Autograd for an op set: each forward saves only what DESIGN.md lists, and each backward calls the
     set's registered backward op, so it stays dispatchable and torch.compile traces it."""
 
@@ -172,15 +172,18 @@ def register_autograd(ops):
     )
 
     # add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
-    def add_relu_setup_context(ctx, inputs, output):
-        ctx.save_for_backward(output)
+    # (The C++ op set has this formula in C++, csrc/autograd.cpp: a Python one costs more than the kernel.)
+    if not with_cpp_add_relu:
+        def add_relu_setup_context(ctx, inputs, output):
+            ctx.save_for_backward(output)
 
-    def add_relu_backward(ctx, grad_output):
-        (output,) = ctx.saved_tensors
-        grad = ops.add_relu_backward(grad_output, output)
-        return grad, grad
+        def add_relu_backward(ctx, grad_output):
+            (output,) = ctx.saved_tensors
+            grad = ops.add_relu_backward(grad_output, output)
+            return grad, grad
 
-    torch.library.register_autograd(ops.names["add_relu"], add_relu_backward, setup_context=add_relu_setup_context)
+        torch.library.register_autograd(ops.names["add_relu"], add_relu_backward,
+                                        setup_context=add_relu_setup_context)
 
 
 def _add_relu_inplace_autograd(add_relu_, add_relu_backward):
@@ -209,4 +212,4 @@ OPS = {}
 if _C is not None:
     OPS["cpu"] = OPS["cuda"] = OpSet()
     register_fakes(OPS["cpu"])
-    register_autograd(OPS["cpu"])
+    register_autograd(OPS["cpu"], with_cpp_add_relu=True)
