@@ -179,17 +179,26 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, index_t* argmax, cons
   });
 }
 
-// Where each tap of a window lands, relative to the window's corner; locate() also rejects what no
-// window of ours produces (a tap past the window, or one in the padding: a window wholly in the
-// padding has argmax 0 there), so a bad argmax passed to the op can never write outside dx.
+// Where each tap of a window lands, relative to the window's corner. A tap is trusted only after a
+// check: one past the window, or one in the padding (a window wholly in the padding has argmax 0
+// there), is what no forward of ours writes, and must never write outside dx. Windows wholly
+// inside the input need only the first check (inside()); the others check both (locate()).
 struct TapTable {
-  std::vector<int64_t> row, col;
+  std::vector<int64_t> row, col, offset;  // offset: in elements of a buffer with `pixel_stride` per pixel
+  int64_t last_row = 0, last_col = 0;
   template <typename Win>
-  explicit TapTable(const Win& w) {
+  TapTable(const Win& w, int64_t W, int64_t pixel_stride) {
     for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
       row.push_back((tap / w.kw()) * w.dh());
       col.push_back((tap % w.kw()) * w.dw());
+      offset.push_back((row.back() * W + col.back()) * pixel_stride);
     }
+    last_row = row.back();
+    last_col = col.back();
+  }
+  int64_t taps() const { return static_cast<int64_t>(row.size()); }
+  bool inside(int64_t h0, int64_t w0, int64_t H, int64_t W) const {
+    return h0 >= 0 && h0 + last_row < H && w0 >= 0 && w0 + last_col < W;
   }
   template <typename index_t>
   bool locate(index_t tap, int64_t h0, int64_t w0, int64_t H, int64_t W, int64_t& ih, int64_t& iw) const {
@@ -208,7 +217,7 @@ struct TapTable {
 template <typename scalar_t, typename index_t, typename Win>
 void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const TapTable taps(w);
+  const TapTable taps(w, s.W, 1);
   at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
     // fp16/bf16 accumulate in a float plane; fp32/fp64 straight into dx
     std::vector<acc_t> buffer(std::is_same_v<acc_t, scalar_t> ? 0 : s.H * s.W);
@@ -222,8 +231,13 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
         const int64_t h0 = oh * w.sh() - w.ph();
         for (int64_t ow = 0; ow < s.OW; ++ow) {
           const int64_t o = oh * s.OW + ow, w0 = ow * w.sw() - w.pw();
+          const int64_t tap = static_cast<int64_t>(ap[o]);
           int64_t ih, iw;
-          if (taps.locate(ap[o], h0, w0, s.H, s.W, ih, iw)) plane[ih * s.W + iw] += static_cast<acc_t>(dyp[o]);
+          if (taps.inside(h0, w0, s.H, s.W)) {
+            if (tap < taps.taps()) plane[h0 * s.W + w0 + taps.offset[tap]] += static_cast<acc_t>(dyp[o]);
+          } else if (taps.locate(ap[o], h0, w0, s.H, s.W, ih, iw)) {
+            plane[ih * s.W + iw] += static_cast<acc_t>(dyp[o]);
+          }
         }
       }
       if constexpr (!std::is_same_v<acc_t, scalar_t>) {
@@ -242,11 +256,11 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
   const int64_t C = s.C, pixels = s.H * s.W;
   const int64_t splits = std::clamp<int64_t>(at::get_num_threads() / std::max<int64_t>(1, s.N), 1, (C + 15) / 16);
   const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
-  const TapTable taps(w);
+  constexpr bool in_place = std::is_same_v<acc_t, scalar_t>;
+  const int64_t pixel_stride = in_place ? C : CHANNELS;
+  const TapTable taps(w, s.W, pixel_stride);
   at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
     // fp16/bf16 accumulate in a float buffer [pixel][channel of the block]; fp32/fp64 straight into dx
-    constexpr bool in_place = std::is_same_v<acc_t, scalar_t>;
-    const int64_t pixel_stride = in_place ? C : CHANNELS;
     std::vector<acc_t> buffer(in_place ? 0 : pixels * CHANNELS);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, c0 = (task % blocks) * CHANNELS, nc = std::min(CHANNELS, C - c0);
@@ -262,6 +276,14 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
         for (int64_t ow = 0; ow < s.OW; ++ow) {
           const int64_t w0 = ow * w.sw() - w.pw();
           const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C + c0;
+          if (taps.inside(h0, w0, s.H, s.W)) {
+            acc_t* corner = acc + (h0 * s.W + w0) * pixel_stride;
+            for (int64_t c = 0; c < nc; ++c) {
+              const int64_t tap = static_cast<int64_t>(argmax[o + c]);
+              if (tap < taps.taps()) corner[taps.offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
+            }
+            continue;
+          }
           for (int64_t c = 0; c < nc; ++c) {
             int64_t ih, iw;
             if (taps.locate(argmax[o + c], h0, w0, s.H, s.W, ih, iw)) {
