@@ -189,13 +189,19 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
 
 // ------------------------------------------------------------------ add+ReLU
 
-// An in-place op may read residual == input, never a tensor that partly overlaps what it writes.
-inline void check_inplace(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+// In-place add+ReLU: checks the operands (residual may be input itself, never a tensor that partly
+// overlaps it) and returns residual in input's layout; or an undefined tensor when input's own
+// strides are no layout the kernels take, and the caller computes out of place and copies back.
+inline at::Tensor prepare_add_relu_inplace(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+  check_floating(input, op, "input");
+  check_same(input, residual, op, "input", "residual");
   TORCH_CHECK_VALUE(at::has_internal_overlap(input) != at::MemOverlap::Yes, op,
                     ": input has elements that share memory, so it cannot be written in place");
   const auto overlap = at::get_overlap_status(input, residual);
   TORCH_CHECK_VALUE(overlap != at::MemOverlapStatus::Partial, op,  // (as PyTorch: strided views are "too hard")
                     ": residual partly overlaps input, which is written in place; pass residual.clone()");
+  const auto format = compute_format(input);
+  return input.is_contiguous(format) ? residual.contiguous(format) : at::Tensor();
 }
 
 // Both operands in the first one's layout, and the output allocated in it.

@@ -37,14 +37,11 @@ at::Tensor add_relu_cpu(const at::Tensor& input, const at::Tensor& residual) {
 }
 
 void add_relu_inplace_cpu(at::Tensor& input, const at::Tensor& residual) {
-  check_floating(input, "add_relu_", "input");
-  check_same(input, residual, "add_relu_", "input", "residual");
-  check_inplace(input, residual, "add_relu_");
-  const auto format = compute_format(input);
-  if (input.is_contiguous(format)) {
-    run_forward(input, residual.contiguous(format), input);
+  const at::Tensor b = prepare_add_relu_inplace(input, residual, "add_relu_");
+  if (b.defined()) {
+    run_forward(input, b, input);
   } else {
-    input.copy_(add_relu_cpu(input, residual));  // strided input: compute, then write back in place
+    input.copy_(add_relu_cpu(input, residual));
   }
 }
 

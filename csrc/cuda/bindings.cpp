@@ -104,15 +104,11 @@ void add_relu_inplace_cuda(at::Tensor& input, const at::Tensor& residual) {
   const char* op = "add_relu_";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
-  check_floating(input, op, "input");
-  check_same(input, residual, op, "input", "residual");
-  check_inplace(input, residual, op);
-  const auto format = compute_format(input);
-  if (!input.is_contiguous(format)) {
-    input.copy_(add_relu_cuda(input, residual));  // strided input: compute, then write back in place
+  const at::Tensor b = prepare_add_relu_inplace(input, residual, op);
+  if (!b.defined()) {
+    input.copy_(add_relu_cuda(input, residual));
     return;
   }
-  const at::Tensor b = residual.contiguous(format);
   C10_CUDA_CHECK(cuda::add_relu_forward(cuda_dtype(input, op), input.const_data_ptr(), b.const_data_ptr(),
                                         input.mutable_data_ptr(), input.numel(), c10::cuda::getCurrentCUDAStream()));
 }

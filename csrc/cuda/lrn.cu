@@ -118,7 +118,7 @@ __global__ void lrn_forward_sliding_kernel(const T* __restrict__ x, T* __restric
       shift_in(win, load_channel(x + offset, c + A, s.C, s.S));
       if (c < 0) continue;
       const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-      const float inv = p.beta == 0.75f ? lrn::inv_pow_075(scale) : lrn::inv_pow(scale, p.beta);
+      const float inv = inv_pow_s(scale, p.beta);
       y[offset + c * s.S] = from_float<T>(lrn::forward(win[B], inv));
     }
   }
@@ -142,7 +142,7 @@ __global__ void lrn_backward_sliding_kernel(const T* __restrict__ dy, const T* _
       shift_in(win, load_channel(x + offset, j + A, s.C, s.S));
       const float dyj = load_channel(dy + offset, j, s.C, s.S);
       const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-      const float inv = p.beta == 0.75f ? lrn::inv_pow_075(scale) : lrn::inv_pow(scale, p.beta);
+      const float inv = inv_pow_s(scale, p.beta);
       shift_in(t, (j >= 0 && j < s.C) ? lrn::backward_term(dyj, win[B], inv, scale) : 0.f);
       shift_in(dys, dyj);
       shift_in(invs, inv);
