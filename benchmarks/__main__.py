@@ -7,6 +7,7 @@ benchmark. Writes benchmarks/results/<device>-<date>.csv (long format) and a cha
 """
 import argparse
 import os
+import time
 
 import torch
 
@@ -26,6 +27,7 @@ def parse(argv):
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch", type=int, help="kernels: images per batch (default: 128 on a GPU, 8 on the CPU)")
     p.add_argument("--ops", default="lrn,max_pool2d,add_relu", help="kernels to time, or none")
+    p.add_argument("--providers", help="kernels: comma-separated providers to time (default: every one available)")
     p.add_argument("--dtypes", help="comma-separated, from float32, float16, bfloat16")
     p.add_argument("--layouts", default="nchw,nhwc")
     p.add_argument("--directions", help="comma-separated, from fwd, bwd, fwd+bwd")
@@ -37,6 +39,7 @@ def parse(argv):
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--model-steps", type=int, default=20, help="models: timed steps per measurement")
     p.add_argument("--check-steps", type=int, default=50, help="models: steps of the loss-curve check (0: none)")
+    p.add_argument("--time-limit", type=float, help="seconds: start no new case or model run after this long")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = p.parse_args(argv)
 
@@ -44,6 +47,7 @@ def parse(argv):
     defaults = DEFAULTS[args.device.type]
     args.batch = args.batch or defaults["batch"]
     args.ops = [] if args.ops == "none" else args.ops.split(",")
+    args.providers = args.providers.split(",") if args.providers else None
     args.dtypes = [DTYPES[d] for d in (args.dtypes or defaults["dtypes"]).split(",")]
     args.layouts = args.layouts.split(",")
     args.directions = (args.directions or defaults["directions"]).split(",")
@@ -54,6 +58,7 @@ def parse(argv):
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(models.MODELS)}")
     args.precisions = args.precisions.split(",")
+    args.deadline = time.perf_counter() + args.time_limit if args.time_limit else float("inf")
     args.model_providers = [n for n, (_, compiled) in models.PROVIDERS.items() if args.compile or not compiled]
     return args
 
@@ -65,19 +70,21 @@ def main(argv=None):
     meta = run_metadata(device)
     copy = copy_gbps(device, DEFAULTS[device.type]["copy_mb"], settings.seconds)
     print(f"{meta['device']}, torch {meta['torch']}: copy {copy:.1f} GB/s (read + write)")
-    rows = kernels.run(settings, device, meta, copy) if settings.ops else []
-    model_rows, checks = models.run(settings, device, meta) if settings.models else ([], [])
     stem = os.path.join(settings.out, f"{report.slug(meta['device'])}-{meta['timestamp'][:10]}")
     os.makedirs(settings.out, exist_ok=True)
+    rows, failures = kernels.run(settings, device, meta, copy) if settings.ops else ([], [])
+    report.write_csv(rows, stem + ".csv")  # now, so a run cut short in the models keeps the kernels' rows
+    model_rows, checks, model_failures = models.run(settings, device, meta) if settings.models else ([], [], [])
     report.write_csv(rows + model_rows, stem + ".csv")
     if rows:
         report.print_table(rows)
         report.chart(rows, stem + ".png", copy)
     models.print_models(model_rows, checks)
     print(f"wrote {stem}.csv" + (f" and {stem}.png" if rows and os.path.exists(stem + ".png") else ""))
-    failed = [c for c in checks if c[2] > c[3]]
-    if failed:
-        raise SystemExit(f"loss curves differ from PyTorch's for: {', '.join(f'{c[0]} {c[1]}' for c in failed)}")
+    problems = failures + model_failures + [
+        f"loss curve of {c[0]} {c[1]} differs from PyTorch's" for c in checks if c[2] > c[3]]
+    if problems:
+        raise SystemExit("benchmark problems:\n  " + "\n  ".join(problems))
 
 
 main()

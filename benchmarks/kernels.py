@@ -1,5 +1,7 @@
 """Kernel benchmark: every op on the networks' shapes, every provider, forward and backward, timed
 against a device-to-device copy measured in the same run."""
+import time
+
 import torch
 
 from . import providers
@@ -64,22 +66,56 @@ def prepare(fn, inputs, direction, device):
     return timed, out, saved, peak_extra_mb(timed, device)
 
 
+def relative_error(result, reference):
+    """||result - reference|| / ||reference||, against PyTorch's op in float64: a provider that
+    computes the wrong function shows here."""
+    diff, ref = (result.double() - reference.double()).norm(), reference.double().norm()
+    return (diff / ref).item() if ref > 0 else diff.item()
+
+
+def result_of(fn, inputs, direction, grad):
+    """The forward output, or for the backward directions the gradient of the first input."""
+    if direction == "fwd":
+        with torch.no_grad():
+            return fn(*inputs)
+    leaves = [t.detach().requires_grad_() for t in inputs]
+    return torch.autograd.grad(fn(*leaves), leaves[0], grad)[0]
+
+
 def run(settings, device, meta, copy):
     """Rows of the kernel benchmark: every case x dtype x layout x direction, every provider."""
-    available = providers.available(device, settings.compile)
+    # torch.compile recompiles per shape, dtype, layout and grad mode: keep every one compiled.
+    torch._dynamo.config.recompile_limit = 1024
+    torch._dynamo.config.accumulated_recompile_limit = 1 << 16
+    available = {n: f for n, f in providers.available(device, settings.compile).items()
+                 if settings.providers is None or n in settings.providers}
     cases = [c for c in CASES if c.op in settings.ops]
-    groups = [
+    groups = [  # dtype outermost: a run cut short by --time-limit still has every op
         (case, dtype, layout, direction)
-        for case in cases for dtype in settings.dtypes for layout in settings.layouts for direction in settings.directions
+        for dtype in settings.dtypes for case in cases for layout in settings.layouts for direction in settings.directions
     ]
-    rows, functions = [], {}
+    rows, functions, failures = [], {}, []
     for case, dtype, layout, direction in progress(groups, desc="kernels", unit="case", dynamic_ncols=True):
+        if time.perf_counter() > settings.deadline:
+            print(f"time limit reached: {len(rows)} rows, the remaining cases not timed")
+            break
         inputs = make_inputs(case, settings.batch, dtype, layout, device)
-        prepared = {}
+        inputs64 = [t.double() for t in inputs]
+        with torch.no_grad():
+            grad = torch.randn_like(providers.torch_op(case)(*inputs64)).to(dtype)  # for the backward results
+        reference = result_of(providers.torch_op(case), inputs64, direction, grad.double())
+        prepared, results = {}, {}
         for name, factory in available.items():
-            if providers.supports(name, case, dtype, device):
-                fn = functions.setdefault((name, case.op, case.shape_name), factory(case))
+            if not providers.supports(name, case, dtype, device):
+                continue
+            fn = functions.setdefault((name, case.op, case.shape_name), factory(case))
+            try:
                 prepared[name] = prepare(fn, inputs, direction, device)
+                results[name] = result_of(fn, inputs, direction, grad)
+            except Exception as e:  # one provider failing on one case: say so loudly, time the others
+                prepared.pop(name, None)
+                failures.append(f"{name} on {case.shape_name} {dtype} {layout} {direction}: {type(e).__name__}: {e}")
+                print("FAILED " + failures[-1])
         times = time_ms({name: p[0] for name, p in prepared.items()}, device, settings.seconds)
         for name, (_, out, saved, peak) in prepared.items():
             p50, p20, p80 = times[name]
@@ -88,6 +124,7 @@ def run(settings, device, meta, copy):
                 op=case.op, direction=direction, provider=name, shape_name=case.shape_name,
                 shape="x".join(str(d) for d in inputs[0].shape), dtype=str(dtype).removeprefix("torch."),
                 layout=layout, ms_p50=p50, ms_p20=p20, ms_p80=p80, gbps=gbps, pct_of_copy=100 * gbps / copy,
-                peak_mem_mb=peak, saved_mb=saved, **meta,
+                peak_mem_mb=peak, saved_mb=saved,
+                rel_err=relative_error(results[name], reference), **meta,
             ))
-    return rows
+    return rows, failures

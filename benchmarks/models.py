@@ -86,50 +86,68 @@ def loss_curve(name, backend, device, precision, batch, size, steps):
 
 
 def run(settings, device, meta):
-    """Rows for every model x precision x provider x direction (train, infer), and the loss checks."""
-    rows, checks = [], []
+    """Rows for every model x precision x provider x direction (train, infer), and the loss checks,
+    model by model (a run cut short by --time-limit keeps whole models)."""
+    rows, checks, failures = [], [], []
     jobs = [(n, p, prov) for n in settings.models for p in settings.precisions for prov in settings.model_providers]
     for name, precision, provider in progress(jobs, desc="models", unit="run", dynamic_ncols=True):
-        backend, compiled = PROVIDERS[provider]
-        autocast_dtype, channels_last = PRECISIONS[precision]
-        batch = settings.model_batch or MODELS[name][2]
-        model = build(name, backend, device, channels_last).train()
-        x = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        y = torch.randint(0, 1000, (batch,), device=device)
-        step = make_step(torch.compile(model) if compiled else model, autocast_dtype, device)
-        start = time.perf_counter()
-        step(x, y)  # the first step compiles
-        sync(device)
-        first_s = time.perf_counter() - start
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        train = time_steps(lambda: step(x, y), device, settings.model_steps)
-        train_peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
-        model.eval()
-        forward = torch.compile(model) if compiled else model
+        if time.perf_counter() > settings.deadline:
+            print(f"time limit reached: {name} {precision} {provider} and the runs after it not done")
+            break
+        try:
+            rows += time_model(settings, device, meta, name, precision, provider)
+            if provider == settings.model_providers[-1] and settings.check_steps:
+                checks.append(check_loss_curve(settings, device, name, precision))
+        except Exception as e:  # out of memory, say: report it, go on with the next model
+            failures.append(f"{name} {precision} {provider}: {type(e).__name__}: {e}")
+            print("FAILED " + failures[-1])
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows, checks, failures
 
-        def infer():
-            with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                forward(x)
 
-        infer_ms = time_steps(infer, device, settings.model_steps)
-        for direction, (p50, p20, p80), peak in (("train", train, train_peak), ("infer", infer_ms, float("nan"))):
-            rows.append(dict(
-                op=f"model:{name}", direction=direction, provider=provider, shape_name=name,
-                shape=f"{batch}x3x{settings.image_size}x{settings.image_size}", dtype=precision.split("-")[0],
-                layout="nhwc" if channels_last else "nchw", ms_p50=p50, ms_p20=p20, ms_p80=p80,
-                peak_mem_mb=peak, img_per_s=batch / (p50 * 1e-3), first_step_s=first_s, **meta,
-            ))
-    if settings.check_steps:
-        for name in settings.models:
-            for precision in settings.precisions:
-                batch = settings.model_batch or MODELS[name][2]
-                curves = [loss_curve(name, b, device, precision, batch, settings.image_size, settings.check_steps)
-                          for b in ("auto", "torch")]
-                worst = max(abs(a - b) / abs(b) for a, b in zip(*curves))
-                checks.append((name, precision, worst, LOSS_TOLERANCE[precision], curves))
-    return rows, checks
+def time_model(settings, device, meta, name, precision, provider):
+    backend, compiled = PROVIDERS[provider]
+    autocast_dtype, channels_last = PRECISIONS[precision]
+    batch = settings.model_batch or MODELS[name][2]
+    model = build(name, backend, device, channels_last).train()
+    x = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    y = torch.randint(0, 1000, (batch,), device=device)
+    step = make_step(torch.compile(model) if compiled else model, autocast_dtype, device)
+    start = time.perf_counter()
+    step(x, y)  # the first step compiles
+    sync(device)
+    first_s = time.perf_counter() - start
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    train = time_steps(lambda: step(x, y), device, settings.model_steps)
+    train_peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else float("nan")
+    model.eval()
+    forward = torch.compile(model) if compiled else model
+
+    def infer():
+        with torch.no_grad(), torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            forward(x)
+
+    infer_ms = time_steps(infer, device, settings.model_steps)
+    return [
+        dict(op=f"model:{name}", direction=direction, provider=provider, shape_name=name,
+             shape=f"{batch}x3x{settings.image_size}x{settings.image_size}", dtype=precision.split("-")[0],
+             layout="nhwc" if channels_last else "nchw", ms_p50=p50, ms_p20=p20, ms_p80=p80,
+             peak_mem_mb=peak, img_per_s=batch / (p50 * 1e-3), first_step_s=first_s, **meta)
+        for direction, (p50, p20, p80), peak in (("train", train, train_peak), ("infer", infer_ms, float("nan")))
+    ]
+
+
+def check_loss_curve(settings, device, name, precision):
+    """(name, precision, largest relative difference, tolerance, curves) of the same training run
+    on cnnkernels and on PyTorch's ops."""
+    batch = settings.model_batch or MODELS[name][2]
+    curves = [loss_curve(name, b, device, precision, batch, settings.image_size, settings.check_steps)
+              for b in ("auto", "torch")]
+    worst = max(abs(a - b) / abs(b) for a, b in zip(*curves))
+    return name, precision, worst, LOSS_TOLERANCE[precision], curves
 
 
 def print_models(rows, checks):

@@ -5,8 +5,11 @@ import torch.nn.functional as F
 import cnnkernels.nn.functional as CF
 from cnnkernels import backends
 
+from . import cudnn
 
-def _torch_op(case):
+
+def torch_op(case):
+    """PyTorch's own op for `case`: the baseline, and (in float64) the reference."""
     p = case.params
     if case.op == "lrn":
         return lambda x: F.local_response_norm(x, p["size"], p["alpha"], p["beta"], p["k"])
@@ -32,14 +35,18 @@ def available(device, include_compile):
     for backend in ("cpu", "cuda", "triton"):
         if backends.unavailable_reason(backend) is None and device.type in backends._DEVICES[backend]:
             providers[f"cnnkernels-{backend}"] = lambda case, b=backend: _ours(case, b)
-    providers["torch-eager"] = _torch_op
+    providers["torch-eager"] = torch_op
     if include_compile:
-        providers["torch-compile"] = lambda case: torch.compile(_torch_op(case), dynamic=False)
+        providers["torch-compile"] = lambda case: torch.compile(torch_op(case), dynamic=False)
+    if device.type == "cuda" and cudnn.unavailable_reason() is None:
+        providers["cudnn"] = lambda case: cudnn.function(case.op, case.params)
     return providers
 
 
 def supports(provider, case, dtype, device):
-    """PyTorch's CPU LRN has no fp16/bf16 kernel (avg_pool3d)."""
-    if provider.startswith("torch") and case.op == "lrn" and device.type == "cpu" and dtype != torch.float32:
-        return False
-    return True
+    """PyTorch's CPU LRN has no fp16/bf16 kernel (avg_pool3d). cuDNN has LRN and max-pool alone, not every
+    parameter (even LRN sizes, dilation, a ceil_mode that changes the output) nor, at run time, every dtype."""
+    if provider == "cudnn":
+        args = (case.op, case.params, case.chw, dtype)
+        return device.type == "cuda" and cudnn.supports(*args) and cudnn.runs(*args)
+    return not (provider.startswith("torch") and case.op == "lrn" and device.type == "cpu" and dtype != torch.float32)

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 COLUMNS = [
     "op", "direction", "provider", "shape_name", "shape", "dtype", "layout", "ms_p50", "ms_p20", "ms_p80",
-    "gbps", "pct_of_copy", "peak_mem_mb", "saved_mb", "device", "torch", "cuda", "timestamp", "commit",
+    "gbps", "pct_of_copy", "peak_mem_mb", "saved_mb", "rel_err", "device", "torch", "cuda", "timestamp", "commit",
     "img_per_s", "first_step_s",
 ]
 BASELINE = "torch-eager"

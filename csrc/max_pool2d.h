@@ -20,12 +20,15 @@ CNNK_HD int64_t output_size(int64_t in, int64_t kernel, int64_t stride, int64_t 
 }
 
 // Taps [first_tap, end_tap) of a window starting at `start` (may be negative: padding) land inside [0, in).
-CNNK_HD int64_t first_tap(int64_t start, int64_t dilation) {
+// (Templates on the index type: the GPU kernels do this arithmetic in 32 bits when sizes allow.)
+template <typename index_t>
+CNNK_HD index_t first_tap(index_t start, index_t dilation) {
   return start >= 0 ? 0 : (-start + dilation - 1) / dilation;
 }
-CNNK_HD int64_t end_tap(int64_t start, int64_t dilation, int64_t kernel, int64_t in) {
+template <typename index_t>
+CNNK_HD index_t end_tap(index_t start, index_t dilation, index_t kernel, index_t in) {
   if (start >= in) return 0;
-  int64_t taps = (in - 1 - start) / dilation + 1;
+  index_t taps = (in - 1 - start) / dilation + 1;
   return taps < kernel ? taps : kernel;
 }
 
@@ -36,12 +39,46 @@ CNNK_HD bool takes_over(acc_t value, acc_t best) {
 }
 
 // Gather backward: the output position whose window has tap `tap` at input position `i`, or -1.
-CNNK_HD int64_t window_with_tap_at(int64_t i, int64_t tap, int64_t stride, int64_t pad, int64_t dilation,
-                                   int64_t out) {
-  int64_t t = i + pad - tap * dilation;
+template <typename index_t>
+CNNK_HD index_t window_with_tap_at(index_t i, index_t tap, index_t stride, index_t pad, index_t dilation, index_t out) {
+  index_t t = i + pad - tap * dilation;
   if (t < 0 || t % stride != 0) return -1;
   t /= stride;
   return t < out ? t : -1;
+}
+
+// Window geometry. On the fast paths the sizes (and dilation 1) are compile-time constants; 0 means
+// "read it from the arguments". Args: PoolArgs (CPU) or PoolWindow (CUDA), the same fields.
+template <int KH, int KW, int SH, int SW, typename Args>
+struct Window {
+  Args a;
+  static constexpr bool fixed = KH > 0;
+  CNNK_HD int64_t kh() const { if constexpr (fixed) return KH; else return a.kernel_h; }
+  CNNK_HD int64_t kw() const { if constexpr (fixed) return KW; else return a.kernel_w; }
+  CNNK_HD int64_t sh() const { if constexpr (fixed) return SH; else return a.stride_h; }
+  CNNK_HD int64_t sw() const { if constexpr (fixed) return SW; else return a.stride_w; }
+  CNNK_HD int64_t dh() const { if constexpr (fixed) return 1; else return a.dilation_h; }
+  CNNK_HD int64_t dw() const { if constexpr (fixed) return 1; else return a.dilation_w; }
+  CNNK_HD int64_t ph() const { return a.pad_h; }
+  CNNK_HD int64_t pw() const { return a.pad_w; }
+};
+
+// Calls body(Window<...>{args}) with the fast path that matches, else the general one.
+template <typename Args, typename Body>
+void with_window(const Args& a, Body&& body) {
+  const bool dense = a.dilation_h == 1 && a.dilation_w == 1;
+  auto is = [&](int64_t k, int64_t s) {
+    return dense && a.kernel_h == k && a.kernel_w == k && a.stride_h == s && a.stride_w == s;
+  };
+  if (is(3, 2)) {
+    body(Window<3, 3, 2, 2, Args>{a});  // AlexNet, GoogLeNet, ResNet stem
+  } else if (is(3, 1)) {
+    body(Window<3, 3, 1, 1, Args>{a});  // GoogLeNet's pool-projection branches
+  } else if (is(2, 2)) {
+    body(Window<2, 2, 2, 2, Args>{a});  // VGG
+  } else {
+    body(Window<0, 0, 0, 0, Args>{a});
+  }
 }
 
 }  // namespace cnnkernels::max_pool2d

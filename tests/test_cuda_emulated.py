@@ -73,7 +73,8 @@ def test_lrn(emulated):
     torch.manual_seed(3)
     for _ in range(150):
         emulated.set_max_blocks(rng.choice([1, 2, 5, 1 << 30]))
-        size, C, N = rng.randint(1, 11), rng.randint(1, 14), rng.randint(1, 3)
+        size, N = rng.randint(1, 11), rng.randint(1, 3)
+        C = rng.choice([rng.randint(1, 14), 8, 16, 24, 40, 70, 100])  # packs of channels; runs of channels (C >= 64)
         dims = rng.choice([[5], [3, 4], [2, 3, 2], [7, 9]])
         beta, alpha, k = rng.choice([0.75, 0.5, 1.3]), rng.choice([1e-4, 0.5, 2.0]), rng.choice([1.0, 2.0, 0.3])
         dtype = rng.choice(list(DTYPE_CODE))
@@ -114,7 +115,8 @@ def test_max_pool2d(emulated):
         p, d, ceil = (rng.randint(0, kh // 2), rng.randint(0, kw // 2)), (rng.randint(1, 3), rng.randint(1, 3)), rng.random() < 0.5
         H, W = rng.randint(1, 12) + (kh if kh > 10 else 0), rng.randint(1, 12) + (kw if kw > 10 else 0)
         dtype = rng.choice(list(DTYPE_CODE))
-        x = torch.randint(-3, 3, (rng.randint(1, 2), rng.randint(1, 5), H, W)).to(dtype)  # many ties
+        C = rng.choice([1, 2, 3, 4, 5, 8, 16])  # 8, 16: 16-byte packs of channels when channels_last
+        x = torch.randint(-3, 3, (rng.randint(1, 2), C, H, W)).to(dtype)  # many ties
         r = torch.rand(x.shape)
         x[r < 0.05] = float("nan")
         x[(r > 0.05) & (r < 0.15)] = float("-inf")

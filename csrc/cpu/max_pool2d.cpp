@@ -22,44 +22,11 @@ namespace {
 using max_pool2d::end_tap;
 using max_pool2d::first_tap;
 using max_pool2d::takes_over;
+using max_pool2d::with_window;
 
 struct PoolShape {
   int64_t N, C, H, W, OH, OW;
 };
-
-// Window taps; fixed sizes (and dilation 1) are compile-time constants on the fast paths,
-// 0 means "read it from the arguments".
-template <int KH, int KW, int SH, int SW>
-struct Window {
-  const PoolArgs& a;
-  static constexpr bool fixed = KH > 0;
-  int64_t kh() const { if constexpr (fixed) return KH; else return a.kernel_h; }
-  int64_t kw() const { if constexpr (fixed) return KW; else return a.kernel_w; }
-  int64_t sh() const { if constexpr (fixed) return SH; else return a.stride_h; }
-  int64_t sw() const { if constexpr (fixed) return SW; else return a.stride_w; }
-  int64_t dh() const { if constexpr (fixed) return 1; else return a.dilation_h; }
-  int64_t dw() const { if constexpr (fixed) return 1; else return a.dilation_w; }
-  int64_t ph() const { return a.pad_h; }
-  int64_t pw() const { return a.pad_w; }
-};
-
-// Calls body(Window<...>{args}) with the fast path that matches, else the general one.
-template <typename Body>
-void with_window(const PoolArgs& a, Body&& body) {
-  const bool dense = a.dilation_h == 1 && a.dilation_w == 1;
-  auto is = [&](int64_t k, int64_t s) {
-    return dense && a.kernel_h == k && a.kernel_w == k && a.stride_h == s && a.stride_w == s;
-  };
-  if (is(3, 2)) {
-    body(Window<3, 3, 2, 2>{a});  // AlexNet, GoogLeNet, ResNet stem
-  } else if (is(3, 1)) {
-    body(Window<3, 3, 1, 1>{a});  // GoogLeNet's pool-projection branches
-  } else if (is(2, 2)) {
-    body(Window<2, 2, 2, 2>{a});  // VGG
-  } else {
-    body(Window<0, 0, 0, 0>{a});
-  }
-}
 
 // One output row at a time. Columns whose windows lie wholly inside the input run taps-outer,
 // columns-inner: each column's running max is its own dependency chain, so the chains overlap

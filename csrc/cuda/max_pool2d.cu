@@ -1,6 +1,13 @@
-// Max-pool 2-D on the GPU. Forward: one thread per output element, writing the one-byte argmax
-// only when training. Backward: one thread per input element gathers the gradients of the windows
-// whose argmax it is (max_pool2d::window_with_tap_at): no atomics, no zero-fill pass, deterministic.
+// Max-pool 2-D on the GPU.
+//  Forward: a thread per output position (channels_last: per output position and 16-byte pack of
+//  channels), writing the one-byte argmax only when training.
+//  Backward: a thread per input position (pack) gathers the gradients of the windows whose argmax
+//  it is (max_pool2d::window_with_tap_at): no atomics, no zero-fill pass, deterministic.
+// Fast paths: the window's geometry as compile-time constants (max_pool2d::with_window: 3x3/2,
+// 3x3/1, 2x2/2), index arithmetic in 32 bits when every tensor has fewer than 2^31 elements, and
+// 16-byte packs of channels when channels_last and C allows.
+#include <limits>
+
 #include "../max_pool2d.h"
 #include "common.cuh"
 
@@ -12,107 +19,181 @@ using max_pool2d::first_tap;
 using max_pool2d::takes_over;
 using max_pool2d::window_with_tap_at;
 
-// Offset of (n, c, h, w) in a tensor of spatial size (height, width).
-__device__ __forceinline__ int64_t offset(const PoolShape& s, int64_t n, int64_t c, int64_t h, int64_t w,
-                                          int64_t height, int64_t width) {
-  return s.channels_last ? ((n * height + h) * width + w) * s.C + c : ((n * s.C + c) * height + h) * width + w;
-}
+// Where work item i of a pooled tensor is, and how to address the other tensor of the pair: item i
+// is position (row, col) of `rows` x `cols` (and, channels_last, pack i % packs of V channels), and
+// (r, c) of the other tensor, of size other_rows x other_cols, is at base + (r * other_cols + c) * step.
+template <typename index_t, int V>
+struct Item {
+  index_t row, col, base, step;
 
-// (n, c, h, w) of element i of a tensor of spatial size (height, width).
-__device__ __forceinline__ void coordinates(const PoolShape& s, int64_t i, int64_t height, int64_t width, int64_t& n,
-                                            int64_t& c, int64_t& h, int64_t& w) {
-  if (s.channels_last) {
-    c = i % s.C;
-    w = (i / s.C) % width;
-    h = (i / (s.C * width)) % height;
-    n = i / (s.C * width * height);
-  } else {
-    w = i % width;
-    h = (i / width) % height;
-    c = (i / (width * height)) % s.C;
-    n = i / (width * height * s.C);
+  __device__ __forceinline__ Item(index_t i, const PoolShape& s, index_t rows, index_t cols, index_t other_rows,
+                                  index_t other_cols) {
+    if (s.channels_last) {
+      const index_t packs = index_t(s.C) / V, pixel = i / packs;
+      col = pixel % cols;
+      row = pixel / cols % rows;
+      base = pixel / (cols * rows) * other_rows * other_cols * index_t(s.C) + (i - pixel * packs) * V;
+      step = index_t(s.C);
+    } else {
+      col = i % cols;
+      row = i / cols % rows;
+      base = i / (cols * rows) * other_rows * other_cols;
+      step = 1;
+    }
   }
-}
+};
 
-template <typename T, typename index_t>
-__global__ void max_pool2d_forward_kernel(const T* __restrict__ x, T* __restrict__ y, index_t* __restrict__ argmax,
-                                          PoolShape s, PoolWindow k) {
-  const int64_t total = s.N * s.C * s.OH * s.OW;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t n, c, oh, ow;  // (n, c, oh, ow) is an element of the pooled output
-    coordinates(s, i, s.OH, s.OW, n, c, oh, ow);
-    const int64_t h0 = oh * k.stride_h - k.pad_h, w0 = ow * k.stride_w - k.pad_w;
-    const int64_t ki0 = first_tap(h0, k.dilation_h), ki1 = end_tap(h0, k.dilation_h, k.kernel_h, s.H);
-    const int64_t kj0 = first_tap(w0, k.dilation_w), kj1 = end_tap(w0, k.dilation_w, k.kernel_w, s.W);
-    float best = -INFINITY;
-    int64_t best_tap = (ki0 < ki1 && kj0 < kj1) ? ki0 * k.kernel_w + kj0 : 0;
-    for (int64_t ki = ki0; ki < ki1; ++ki) {
-      for (int64_t kj = kj0; kj < kj1; ++kj) {
-        const float v = to_float(x[offset(s, n, c, h0 + ki * k.dilation_h, w0 + kj * k.dilation_w, s.H, s.W)]);
-        if (takes_over(v, best)) {
-          best = v;
-          best_tap = ki * k.kernel_w + kj;
+// Items of a launch over positions of a tensor of spatial size rows x cols: NCHW one per element,
+// channels_last one per pack of V channels. (Item i's own elements start at i * V either way.)
+__host__ __device__ inline int64_t items(const PoolShape& s, int64_t rows, int64_t cols, int V) { return s.N * s.C / V * rows * cols; }
+
+template <typename T, typename index_t, typename arg_t, int V, typename Window>
+__global__ void max_pool2d_forward_kernel(const T* __restrict__ x, T* __restrict__ y, arg_t* __restrict__ argmax,
+                                          PoolShape s, Window k) {
+  const index_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, kw = k.kw(), dh = k.dh(), dw = k.dw();
+  const int64_t total = items(s, s.OH, s.OW, V);
+  for (int64_t item = grid_thread(); item < total; item += grid_threads()) {  // 64 bits: item + stride may pass 2^31
+    const index_t i = index_t(item);
+    const Item<index_t, V> at(i, s, OH, OW, H, W);  // (oh, ow) = (at.row, at.col); x through at.base
+    const index_t h0 = at.row * index_t(k.sh()) - index_t(k.ph()), w0 = at.col * index_t(k.sw()) - index_t(k.pw());
+    const index_t ki0 = first_tap(h0, dh), kj0 = first_tap(w0, dw);
+    const bool empty = ki0 >= end_tap(h0, dh, index_t(k.kh()), H) || kj0 >= end_tap(w0, dw, kw, W);
+    float best[V];
+    arg_t best_tap[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      best[j] = -INFINITY;
+      best_tap[j] = empty ? 0 : arg_t(ki0 * kw + kj0);  // PyTorch's argmax when every value is -inf
+    }
+#pragma unroll
+    for (index_t ki = 0; ki < index_t(k.kh()); ++ki) {
+      const index_t h = h0 + ki * dh;
+      if (h < 0 || h >= H) continue;
+#pragma unroll
+      for (index_t kj = 0; kj < kw; ++kj) {
+        const index_t w = w0 + kj * dw;
+        if (w < 0 || w >= W) continue;
+        const Pack<T, V> v = *reinterpret_cast<const Pack<T, V>*>(x + at.base + (h * W + w) * at.step);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float f = to_float(v.v[j]);
+          if (takes_over(f, best[j])) {
+            best[j] = f;
+            best_tap[j] = arg_t(ki * kw + kj);
+          }
         }
       }
     }
-    y[i] = from_float<T>(best);
-    if (argmax != nullptr) argmax[i] = static_cast<index_t>(best_tap);
+    Pack<T, V> out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = from_float<T>(best[j]);
+    reinterpret_cast<Pack<T, V>*>(y)[i] = out;
+    if (argmax != nullptr) {
+      Pack<arg_t, V> taps;
+#pragma unroll
+      for (int j = 0; j < V; ++j) taps.v[j] = best_tap[j];
+      reinterpret_cast<Pack<arg_t, V>*>(argmax)[i] = taps;
+    }
   }
 }
 
-template <typename T, typename index_t>
-__global__ void max_pool2d_backward_kernel(const T* __restrict__ dy, const index_t* __restrict__ argmax,
-                                           T* __restrict__ dx, PoolShape s, PoolWindow k) {
-  const int64_t total = s.N * s.C * s.H * s.W;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t n, c, ih, iw;  // (n, c, ih, iw) is an element of the input gradient
-    coordinates(s, i, s.H, s.W, n, c, ih, iw);
-    float sum = 0.f;
-    for (int64_t ki = 0; ki < k.kernel_h; ++ki) {
-      const int64_t oh = window_with_tap_at(ih, ki, k.stride_h, k.pad_h, k.dilation_h, s.OH);
+template <typename T, typename index_t, typename arg_t, int V, typename Window>
+__global__ void max_pool2d_backward_kernel(const T* __restrict__ dy, const arg_t* __restrict__ argmax,
+                                           T* __restrict__ dx, PoolShape s, Window k) {
+  const index_t H = s.H, W = s.W, OH = s.OH, OW = s.OW, kw = k.kw();
+  const int64_t total = items(s, s.H, s.W, V);
+  for (int64_t item = grid_thread(); item < total; item += grid_threads()) {
+    const index_t i = index_t(item);
+    const Item<index_t, V> at(i, s, H, W, OH, OW);  // (ih, iw) = (at.row, at.col); dy, argmax through at.base
+    float sum[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) sum[j] = 0.f;
+#pragma unroll
+    for (index_t ki = 0; ki < index_t(k.kh()); ++ki) {
+      const index_t oh = window_with_tap_at(at.row, ki, index_t(k.sh()), index_t(k.ph()), index_t(k.dh()), OH);
       if (oh < 0) continue;
-      for (int64_t kj = 0; kj < k.kernel_w; ++kj) {
-        const int64_t ow = window_with_tap_at(iw, kj, k.stride_w, k.pad_w, k.dilation_w, s.OW);
+#pragma unroll
+      for (index_t kj = 0; kj < kw; ++kj) {
+        const index_t ow = window_with_tap_at(at.col, kj, index_t(k.sw()), index_t(k.pw()), index_t(k.dw()), OW);
         if (ow < 0) continue;
-        const int64_t o = offset(s, n, c, oh, ow, s.OH, s.OW);
-        if (static_cast<int64_t>(argmax[o]) == ki * k.kernel_w + kj) sum += to_float(dy[o]);
+        const index_t o = at.base + (oh * OW + ow) * at.step;
+        const Pack<arg_t, V> taps = *reinterpret_cast<const Pack<arg_t, V>*>(argmax + o);
+        const Pack<T, V> g = *reinterpret_cast<const Pack<T, V>*>(dy + o);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          if (index_t(taps.v[j]) == ki * kw + kj) sum[j] += to_float(g.v[j]);
+        }
       }
     }
-    dx[i] = from_float<T>(sum);
+    Pack<T, V> out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = from_float<T>(sum[j]);
+    reinterpret_cast<Pack<T, V>*>(dx)[i] = out;
   }
+}
+
+// Calls body(index_t{}, arg_t{}, integral_constant<int, V>{}, window) for the fastest kernel that
+// fits: 32-bit indices when every tensor has fewer than 2^31 elements; one-byte argmax (windows of
+// at most 256 positions) with compile-time window geometry; 16-byte packs of channels when
+// channels_last, C is a multiple of the pack and every pointer is aligned to it. Else 64-bit
+// indices, run-time geometry, one element per thread.
+template <typename T, typename Body>
+void with_kernel_choice(const PoolShape& s, const PoolWindow& window, int argmax_bytes,
+                        std::initializer_list<const void*> pointers, Body&& body) {
+  using max_pool2d::Window;
+  const int64_t largest = s.N * s.C * std::max(s.H * s.W, s.OH * s.OW);
+  constexpr int V = pack16<T>;
+  bool packed = s.channels_last && s.C % V == 0;
+  for (const void* p : pointers) packed = packed && (p == nullptr || aligned(p, 16));
+  if (largest > std::numeric_limits<int32_t>::max() || argmax_bytes == 4) {
+    const Window<0, 0, 0, 0, PoolWindow> generic{window};
+    if (argmax_bytes == 4) {
+      body(int64_t{}, int32_t{}, std::integral_constant<int, 1>{}, generic);
+    } else {
+      body(int64_t{}, uint8_t{}, std::integral_constant<int, 1>{}, generic);
+    }
+    return;
+  }
+  max_pool2d::with_window(window, [&](const auto& w) {
+    if (packed) {
+      body(int32_t{}, uint8_t{}, std::integral_constant<int, V>{}, w);
+    } else {
+      body(int32_t{}, uint8_t{}, std::integral_constant<int, 1>{}, w);
+    }
+  });
 }
 
 }  // namespace
 
 cudaError_t max_pool2d_forward(DType dtype, const void* x, void* y, void* argmax, int argmax_bytes, PoolShape shape,
                                PoolWindow window, cudaStream_t stream) {
-  const int64_t n = shape.N * shape.C * shape.OH * shape.OW;
-  if (n == 0) return cudaSuccess;
+  if (shape.N * shape.C * shape.OH * shape.OW == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
-    if (argmax_bytes == 4) {
-      max_pool2d_forward_kernel<T, int32_t><<<blocks_for(n), THREADS, 0, stream>>>(
-          static_cast<const T*>(x), static_cast<T*>(y), static_cast<int32_t*>(argmax), shape, window);
-    } else {
-      max_pool2d_forward_kernel<T, uint8_t><<<blocks_for(n), THREADS, 0, stream>>>(
-          static_cast<const T*>(x), static_cast<T*>(y), static_cast<uint8_t*>(argmax), shape, window);
-    }
+    with_kernel_choice<T>(shape, window, argmax_bytes, {x, y, argmax}, [&](auto index, auto arg, auto v, const auto& w) {
+      using index_t = decltype(index);
+      using arg_t = decltype(arg);
+      constexpr int V = decltype(v)::value;
+      using Window = std::decay_t<decltype(w)>;
+      max_pool2d_forward_kernel<T, index_t, arg_t, V, Window><<<blocks_for(items(shape, shape.OH, shape.OW, V)), THREADS, 0, stream>>>(
+          static_cast<const T*>(x), static_cast<T*>(y), static_cast<arg_t*>(argmax), shape, w);
+    });
   });
 }
 
 cudaError_t max_pool2d_backward(DType dtype, const void* dy, const void* argmax, int argmax_bytes, void* dx,
                                 PoolShape shape, PoolWindow window, cudaStream_t stream) {
-  const int64_t n = shape.N * shape.C * shape.H * shape.W;
-  if (n == 0) return cudaSuccess;
+  if (shape.N * shape.C * shape.H * shape.W == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
-    if (argmax_bytes == 4) {
-      max_pool2d_backward_kernel<T, int32_t><<<blocks_for(n), THREADS, 0, stream>>>(
-          static_cast<const T*>(dy), static_cast<const int32_t*>(argmax), static_cast<T*>(dx), shape, window);
-    } else {
-      max_pool2d_backward_kernel<T, uint8_t><<<blocks_for(n), THREADS, 0, stream>>>(
-          static_cast<const T*>(dy), static_cast<const uint8_t*>(argmax), static_cast<T*>(dx), shape, window);
-    }
+    with_kernel_choice<T>(shape, window, argmax_bytes, {dy, argmax, dx}, [&](auto index, auto arg, auto v, const auto& w) {
+      using index_t = decltype(index);
+      using arg_t = decltype(arg);
+      constexpr int V = decltype(v)::value;
+      using Window = std::decay_t<decltype(w)>;
+      max_pool2d_backward_kernel<T, index_t, arg_t, V, Window><<<blocks_for(items(shape, shape.H, shape.W, V)), THREADS, 0, stream>>>(
+          static_cast<const T*>(dy), static_cast<const arg_t*>(argmax), static_cast<T*>(dx), shape, w);
+    });
   });
 }
 
