@@ -7,7 +7,7 @@
 #   usage: bash benchmarks/gpu_check.sh OUT_DIR [SECONDS]     (default 480 s)
 #   env:   PYTHON, TORCH_CUDA_ARCH_LIST (9.0), MAX_JOBS (16), KERNEL_ARGS and MODEL_ARGS (for
 #          python -m benchmarks; the defaults fit the budget: see below), CNNKERNELS_COMMIT (the
-#          commit the CSV names, where the copy has no .git)
+#          commit the CSV names, where the copy has no .git), WARM_COMPILE (0: no torch.compile warm-up)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR [SECONDS]}"
@@ -39,7 +39,7 @@ cat "$RUN/gpu.txt"
 # torch.compile's provider spends most of its time compiling: fill Inductor's on-disk caches in the
 # background (one process per dtype) while the extension builds and the tests run.
 warmers=()
-for dtype in float32 float16 bfloat16; do
+[ "${WARM_COMPILE:-1}" = 1 ] && for dtype in float32 float16 bfloat16; do
   timeout 400 "$PY" -m benchmarks --providers torch-compile --ops lrn,max_pool2d,add_relu --dtypes $dtype \
     --directions fwd,bwd --models none --out /tmp/cnnkernels-warm-$dtype > "/tmp/cnnkernels-warm-$dtype.log" 2>&1 &
   warmers+=($!)
@@ -49,9 +49,9 @@ step build 300 "$PY" -m pip install --no-build-isolation --no-deps -e .
 step info 60 "$PY" -m cnnkernels
 # The tests and the memcheck side by side (correctness only; the GPU is quiet again for the timings).
 XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
-step tests 180 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests &
+step tests 150 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests &
 tests=$!
-step memcheck 180 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" --tool memcheck --leak-check no --error-exitcode 99 \
+step memcheck 150 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" --tool memcheck --leak-check no --error-exitcode 99 \
   "$PY" -m pytest -q -x -p no:cacheprovider tests/test_lrn.py tests/test_max_pool2d.py tests/test_add_relu.py \
   -k "cuda and (matches_pytorch or nan or empty or 3d_input or inplace)" &
 wait $tests $!

@@ -16,7 +16,9 @@ CASES = [
     ((2, 3, 4, 4), 7, 0.4, 0.9, 0.5),  # fewer channels than the window
     ((2, 6, 3, 5), 1, 0.2, 0.5, 1.0),  # window of one channel
     ((2, 11, 2, 2), 2, 0.7, 1.2, 1.5),  # smallest even window
-    ((2, 70, 3, 3), 6, 0.5, 0.75, 1.0),  # more channels than a tile row
+    ((2, 70, 3, 3), 6, 0.5, 0.75, 1.0),  # more channels than a tile row; GPU: runs of channels
+    ((2, 80, 2, 3), 9, 0.5, 0.75, 1.0),  # the largest window held in registers, runs of channels
+    ((2, 12, 3, 4), 11, 0.5, 0.75, 1.0),  # a window past the register kernels
 ]
 SHAPES_OTHER_RANKS = [(3, 8, 17), (2, 6, 3, 4, 5)]
 

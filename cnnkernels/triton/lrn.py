@@ -1,8 +1,9 @@
-"""LRN in Triton. A program takes a block of pixels of one image and walks down the channels; the
-window sums are re-read from x (cached). The backward recomputes each neighbour's scale from x:
-it reads only x and dy.
+"""LRN in Triton. The backward recomputes the scales from x: it reads only x and dy.
     s_c = k + alpha/size * sum_{j=c-size/2}^{c+(size-1)/2} x_j^2,  y_c = x_c s_c^-beta
     dx_c = dy_c s_c^-beta - 2 alpha beta/size * x_c * sum_{j=c-(size-1)/2}^{c+size/2} dy_j x_j s_j^(-beta-1)
+Sizes 1-9 (the CUDA kernels' design): a program takes a block of pixels and a run of channels and
+slides down the channels with the window in registers (w0..w8, newest last), so x and dy are read
+from memory once. Larger sizes: each channel re-reads its window (from the cache).
 """
 import torch
 import triton
@@ -12,6 +13,8 @@ from torch.library import triton_op, wrap_triton
 from ._common import check_dtype, in_compute_format
 
 BLOCK = 128  # pixels per program
+MAX_SLIDING_SIZE = 9  # registers w0..w8
+TARGET_PROGRAMS, MIN_RUN = 4096, 32  # runs of channels: enough programs to fill the GPU, short halos
 
 
 @triton.jit
@@ -37,8 +40,99 @@ def _scale(x_ptr, base, j, C, channel_stride, pmask, alpha_over_size, k, SIZE: t
 
 
 @triton.jit
-def _lrn_forward_kernel(x_ptr, y_ptr, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, beta, k,
-                        SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
+def _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, new):
+    """The register window moved on by one channel: `new` enters as w8, w0 leaves."""
+    return w1, w2, w3, w4, w5, w6, w7, w8, new
+
+
+@triton.jit
+def _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE: tl.constexpr, SQUARE: tl.constexpr):
+    """Sum (of squares) of the SIZE newest registers, w[9 - SIZE] .. w8."""
+    acc = w8 * w8 if SQUARE else w8
+    for i in tl.static_range(1, SIZE):
+        v = w7 if i == 1 else w6 if i == 2 else w5 if i == 3 else w4 if i == 4 else w3 if i == 5 else \
+            w2 if i == 6 else w1 if i == 7 else w0
+        acc += v * v if SQUARE else v
+    return acc
+
+
+@triton.jit
+def _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, I: tl.constexpr):
+    """w_I (I a compile-time constant)."""
+    return w0 if I == 0 else w1 if I == 1 else w2 if I == 2 else w3 if I == 3 else w4 if I == 4 else \
+        w5 if I == 5 else w6 if I == 6 else w7 if I == 7 else w8
+
+
+@triton.jit
+def _lrn_forward_sliding_kernel(x_ptr, y_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride, alpha_over_size,
+                                beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pmask = p < S
+    base = tl.program_id(2).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
+    begin = tl.program_id(1) * RUN
+    end = tl.minimum(begin + RUN, C)
+    wide = tl.zeros([BLOCK], dtype=tl.int64)  # int64 offsets: a tensor may hold more than 2^31 elements
+    zero = tl.zeros([BLOCK], dtype=tl.float32)
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
+    # After loading channel j the newest SIZE registers hold x over [j - SIZE + 1, j]: the window
+    # of c = j - (SIZE - 1) // 2. The first SIZE - 1 steps only fill it.
+    for j in range(begin - SIZE // 2, end + (SIZE - 1) // 2):
+        v = tl.load(x_ptr + base + (wide + j) * channel_stride, mask=pmask & (j >= 0) & (j < C), other=0.0)
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
+        c = j - (SIZE - 1) // 2
+        s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
+        x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
+        tl.store(y_ptr + base + (wide + c) * channel_stride,
+                 (x * _inv_pow(s, beta, BETA075)).to(y_ptr.dtype.element_ty), mask=pmask & (c >= begin))
+
+
+@triton.jit
+def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride,
+                                 alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr,
+                                 BLOCK: tl.constexpr):
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pmask = p < S
+    base = tl.program_id(2).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
+    begin = tl.program_id(1) * RUN
+    end = tl.minimum(begin + RUN, C)
+    coef = 2.0 * alpha_over_size * beta
+    wide = tl.zeros([BLOCK], dtype=tl.int64)  # int64 offsets: a tensor may hold more than 2^31 elements
+    zero = tl.zeros([BLOCK], dtype=tl.float32)
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # x over [j - size/2, j + (size-1)/2]: s_j's window
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # t_i = dy_i x_i s_i^(-beta-1), newest t_j
+    d0, d1, d2, d3, d4, d5, d6, d7, d8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # dy_i, newest dy_j
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # s_i^-beta, newest of s_j
+    # Step j computes t_j, then dx_c for c = j - size/2, whose backward window [c - (size-1)/2,
+    # c + size/2] = [j - SIZE + 1, j] is what the newest SIZE t's hold. The first SIZE - 1 steps
+    # only fill w; t is right from step begin - (size-1)/2 on.
+    for j in range(begin - (SIZE - 1) // 2 - (SIZE - 1), end + SIZE // 2):
+        a = j + (SIZE - 1) // 2
+        v = tl.load(x_ptr + base + (wide + a) * channel_stride, mask=pmask & (a >= 0) & (a < C), other=0.0)
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
+        inside = (j >= 0) & (j < C) & (j >= begin - (SIZE - 1) // 2)
+        dy = tl.load(dy_ptr + base + (wide + j) * channel_stride, mask=pmask & inside, other=0.0).to(tl.float32)
+        s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
+        inv = _inv_pow(s, beta, BETA075)
+        x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
+        t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(t0, t1, t2, t3, t4, t5, t6, t7, t8, dy * x * inv / s)
+        d0, d1, d2, d3, d4, d5, d6, d7, d8 = _push(d0, d1, d2, d3, d4, d5, d6, d7, d8, dy)
+        r0, r1, r2, r3, r4, r5, r6, r7, r8 = _push(r0, r1, r2, r3, r4, r5, r6, r7, r8, inv)
+        c = j - SIZE // 2  # x_c is the window's oldest register; dy_c, s_c^-beta came size/2 steps ago
+        x_c = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 9 - SIZE)
+        dy_c = _register(d0, d1, d2, d3, d4, d5, d6, d7, d8, 8 - SIZE // 2)
+        inv_c = _register(r0, r1, r2, r3, r4, r5, r6, r7, r8, 8 - SIZE // 2)
+        sum_t = _newest_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, SIZE, False)
+        tl.store(dx_ptr + base + (wide + c) * channel_stride,
+                 (dy_c * inv_c - coef * x_c * sum_t).to(dx_ptr.dtype.element_ty), mask=pmask & (c >= begin))
+
+
+# ---- sizes over MAX_SLIDING_SIZE: a program takes a block of pixels of one image and walks down the
+# channels, re-reading each window
+
+
+@triton.jit
+def _lrn_forward_any_size_kernel(x_ptr, y_ptr, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size,
+                                 beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < S
     base = tl.program_id(1).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
@@ -52,8 +146,8 @@ def _lrn_forward_kernel(x_ptr, y_ptr, C, S, channel_stride, pixel_stride, image_
 
 
 @triton.jit
-def _lrn_backward_kernel(dy_ptr, x_ptr, dx_ptr, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size,
-                         beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
+def _lrn_backward_any_size_kernel(dy_ptr, x_ptr, dx_ptr, C, S, channel_stride, pixel_stride, image_stride,
+                                  alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < S
     base = tl.program_id(1).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
@@ -80,6 +174,29 @@ def _lrn_backward_kernel(dy_ptr, x_ptr, dx_ptr, C, S, channel_stride, pixel_stri
         tl.store(dx_ptr + at, (dy * inv_c - coef * x * sum_t).to(dx_ptr.dtype.element_ty), mask=pmask)
 
 
+def _runs(N, C, S):
+    """(runs of channels per pixel, channels per run): enough programs to fill the GPU a few times
+    over, each run at least MIN_RUN channels so that the re-read halo stays small."""
+    programs = max(1, triton.cdiv(S, BLOCK) * N)
+    runs = max(1, min(triton.cdiv(TARGET_PROGRAMS, programs), C // MIN_RUN))
+    length = triton.cdiv(C, runs)
+    return triton.cdiv(C, length), length
+
+
+def _launch(sliding_kernel, any_size_kernel, tensors, x, channels_last, size, alpha, beta, k):
+    (N, C, S), strides = _geometry(x, channels_last)
+    if not x.numel():
+        return
+    scalars = (alpha / size, beta, k)
+    if size <= MAX_SLIDING_SIZE:
+        runs, length = _runs(N, C, S)
+        wrap_triton(sliding_kernel)[(triton.cdiv(S, BLOCK), runs, N)](
+            *tensors, C, S, length, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK)
+    else:
+        wrap_triton(any_size_kernel)[(triton.cdiv(S, BLOCK), N)](
+            *tensors, C, S, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK)
+
+
 def _geometry(x, channels_last):
     """(N, C, S) and the strides of channel, pixel and image in a tensor of that layout."""
     N, C = x.shape[0], x.shape[1]
@@ -98,11 +215,7 @@ def lrn_forward_triton(input: torch.Tensor, size: int, alpha: float, beta: float
     _check(input, size, "lrn_forward")
     x, channels_last = in_compute_format(input)
     y = torch.empty_like(x)
-    (N, C, S), strides = _geometry(x, channels_last)
-    if x.numel():
-        wrap_triton(_lrn_forward_kernel)[(triton.cdiv(S, BLOCK), N)](
-            x, y, C, S, *strides, alpha / size, beta, k, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK
-        )
+    _launch(_lrn_forward_sliding_kernel, _lrn_forward_any_size_kernel, (x, y), x, channels_last, size, alpha, beta, k)
     return y
 
 
@@ -113,9 +226,5 @@ def lrn_backward_triton(grad_output: torch.Tensor, input: torch.Tensor, size: in
     x, channels_last = in_compute_format(input)
     dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     dx = torch.empty_like(x)
-    (N, C, S), strides = _geometry(x, channels_last)
-    if x.numel():
-        wrap_triton(_lrn_backward_kernel)[(triton.cdiv(S, BLOCK), N)](
-            dy, x, dx, C, S, *strides, alpha / size, beta, k, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK
-        )
+    _launch(_lrn_backward_sliding_kernel, _lrn_backward_any_size_kernel, (dy, x, dx), x, channels_last, size, alpha, beta, k)
     return dx

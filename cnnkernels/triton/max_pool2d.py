@@ -2,7 +2,8 @@
 wins). Forward: a program takes a block of output elements, writing the compact argmax (the offset
 of the maximum inside its window) only when training. Backward: a program takes a block of input
 elements and gathers the gradients of the windows whose argmax they are: no atomics, no zero-fill
-pass, deterministic. Kernel sizes are compile-time constants (each window shape compiles once)."""
+pass, deterministic. Kernel sizes and strides are compile-time constants (each window shape compiles
+once), and the index arithmetic is 32-bit unless a tensor has 2^31 elements or more."""
 import torch
 import triton
 import triton.language as tl
@@ -39,10 +40,20 @@ def _offset(n, c, h, w, C, height, width, CHANNELS_LAST: tl.constexpr):
 
 
 @triton.jit
-def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, total, C, H, W, OH, OW, SH, SW, PH, PW, DH, DW,
-                               KH: tl.constexpr, KW: tl.constexpr, CHANNELS_LAST: tl.constexpr,
-                               WITH_ARGMAX: tl.constexpr, BLOCK: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+def _block(INDEX64: tl.constexpr, BLOCK: tl.constexpr):
+    """The flat indices of this program's block."""
+    if INDEX64:
+        return tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        return tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+
+
+@triton.jit
+def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, total, C, H, W, OH, OW, PH, PW, DH, DW,
+                               KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+                               CHANNELS_LAST: tl.constexpr, WITH_ARGMAX: tl.constexpr, INDEX64: tl.constexpr,
+                               BLOCK: tl.constexpr):
+    i = _block(INDEX64, BLOCK)
     mask = i < total
     n, c, oh, ow = _coordinates(i, C, OH, OW, CHANNELS_LAST)  # (n, c, oh, ow) is an element of the output
     best = tl.full([BLOCK], float("-inf"), tl.float32)
@@ -66,10 +77,10 @@ def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, total, C, H, W, OH, OW,
 
 
 @triton.jit
-def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, total, C, H, W, OH, OW, SH, SW, PH, PW, DH, DW,
-                                KH: tl.constexpr, KW: tl.constexpr, CHANNELS_LAST: tl.constexpr,
-                                BLOCK: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, total, C, H, W, OH, OW, PH, PW, DH, DW,
+                                KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+                                CHANNELS_LAST: tl.constexpr, INDEX64: tl.constexpr, BLOCK: tl.constexpr):
+    i = _block(INDEX64, BLOCK)
     mask = i < total
     n, c, ih, iw = _coordinates(i, C, H, W, CHANNELS_LAST)  # (n, c, ih, iw) is an element of the input
     acc = tl.zeros([BLOCK], dtype=tl.float32)
@@ -99,8 +110,13 @@ def _check(t, kernel_size, stride, padding, dilation, op):
         raise ValueError(f"{op}: expected padding between 0 and half the kernel size, got {padding}")
 
 
-def _scalars(C, H, W, OH, OW, stride, padding, dilation):
-    return (C, H, W, OH, OW, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1])
+def _scalars(C, H, W, OH, OW, padding, dilation):
+    return (C, H, W, OH, OW, padding[0], padding[1], dilation[0], dilation[1])
+
+
+def _constants(kernel_size, stride, channels_last, *tensors):
+    return dict(KH=kernel_size[0], KW=kernel_size[1], SH=stride[0], SW=stride[1], CHANNELS_LAST=channels_last,
+                INDEX64=max(t.numel() for t in tensors) >= 2**31, BLOCK=BLOCK)
 
 
 @triton_op("cnnkernels::max_pool2d_forward_triton", mutates_args=())
@@ -120,8 +136,8 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
                          memory_format=fmt if with_argmax else torch.contiguous_format)
     if y.numel():
         wrap_triton(_max_pool2d_forward_kernel)[(triton.cdiv(y.numel(), BLOCK),)](
-            x, y, argmax if with_argmax else y, y.numel(), *_scalars(C, H, W, OH, OW, stride, padding, dilation),
-            KH=kernel_size[0], KW=kernel_size[1], CHANNELS_LAST=channels_last, WITH_ARGMAX=with_argmax, BLOCK=BLOCK,
+            x, y, argmax if with_argmax else y, y.numel(), *_scalars(C, H, W, OH, OW, padding, dilation),
+            WITH_ARGMAX=with_argmax, **_constants(kernel_size, stride, channels_last, x, y),
         )
     return y, argmax
 
@@ -140,7 +156,7 @@ def max_pool2d_backward_triton(grad_output: torch.Tensor, argmax: torch.Tensor, 
     dx = torch.empty((*dy.shape[:-2], input_height, input_width), dtype=dy.dtype, device=dy.device, memory_format=fmt)
     if dx.numel():
         wrap_triton(_max_pool2d_backward_kernel)[(triton.cdiv(dx.numel(), BLOCK),)](
-            dy, am, dx, dx.numel(), *_scalars(C, input_height, input_width, OH, OW, stride, padding, dilation),
-            KH=kernel_size[0], KW=kernel_size[1], CHANNELS_LAST=channels_last, BLOCK=BLOCK,
+            dy, am, dx, dx.numel(), *_scalars(C, input_height, input_width, OH, OW, padding, dilation),
+            **_constants(kernel_size, stride, channels_last, dy, dx),
         )
     return dx
