@@ -7,7 +7,8 @@
 #   usage: bash benchmarks/gpu_check.sh OUT_DIR [SECONDS]     (default 480 s)
 #   env:   PYTHON, TORCH_CUDA_ARCH_LIST (9.0), MAX_JOBS (16), KERNEL_ARGS and MODEL_ARGS (for
 #          python -m benchmarks; the defaults fit the budget: see below), CNNKERNELS_COMMIT (the
-#          commit the CSV names, where the copy has no .git), WARM_COMPILE (0: no torch.compile warm-up)
+#          commit the CSV names, where the copy has no .git), WARM_COMPILE (0: no torch.compile warm-up),
+#          PYTEST_K (e.g. "cuda or triton": the GPU's tests alone), TESTS_SECONDS, MODELS_SECONDS
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR [SECONDS]}"
@@ -48,8 +49,8 @@ done
 step build 300 "$PY" -m pip install --no-build-isolation --no-deps -e .
 step info 60 "$PY" -m cnnkernels
 # The tests and the memcheck side by side (correctness only; the GPU is quiet again for the timings).
-XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 8")
-step tests 150 "$PY" -m pytest -q -p no:cacheprovider $XDIST tests &
+XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 12")
+step tests "${TESTS_SECONDS:-150}" "$PY" -m pytest -v -rfE -p no:cacheprovider $XDIST tests ${PYTEST_K:+-k "$PYTEST_K"} &
 tests=$!
 step memcheck 150 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" --tool memcheck --leak-check no --error-exitcode 99 \
   "$PY" -m pytest -q -x -p no:cacheprovider tests/test_lrn.py tests/test_max_pool2d.py tests/test_add_relu.py \
@@ -58,8 +59,8 @@ wait $tests $!
 kill "${warmers[@]}" 2>/dev/null
 tail -q -n 1 /tmp/cnnkernels-warm-*.log
 
-left=$((deadline - SECONDS))
-step models $((left / 3)) "$PY" -m benchmarks --ops none $MODEL_ARGS --time-limit $((left / 3 - 45)) --out "$RUN/models"
+models_s=${MODELS_SECONDS:-90}
+step models "$models_s" "$PY" -m benchmarks --ops none $MODEL_ARGS --time-limit $((models_s - 30)) --out "$RUN/models"
 left=$((deadline - SECONDS))
 step kernels "$left" "$PY" -m benchmarks --models none $KERNEL_ARGS --time-limit $((left - 50)) --out "$RUN/kernels"
 

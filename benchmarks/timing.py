@@ -26,7 +26,7 @@ def time_ms(timed, device, budget_s):
         from triton.testing import do_bench
 
         # do_bench flushes the L2 cache before each call: small tensors are timed from memory too.
-        return {name: tuple(do_bench(fn, warmup=10, rep=50, quantiles=[0.5, 0.2, 0.8])) for name, fn in timed.items()}
+        return {name: tuple(do_bench(fn, warmup=5, rep=30, quantiles=[0.5, 0.2, 0.8])) for name, fn in timed.items()}
     rounds = 5
     samples = {name: [] for name in timed}
     for fn in timed.values():

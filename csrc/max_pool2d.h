@@ -53,6 +53,7 @@ template <int KH, int KW, int SH, int SW, typename Args>
 struct Window {
   Args a;
   static constexpr bool fixed = KH > 0;
+  static constexpr int fixed_kh = KH, fixed_kw = KW, fixed_sh = SH, fixed_sw = SW;
   CNNK_HD int64_t kh() const { if constexpr (fixed) return KH; else return a.kernel_h; }
   CNNK_HD int64_t kw() const { if constexpr (fixed) return KW; else return a.kernel_w; }
   CNNK_HD int64_t sh() const { if constexpr (fixed) return SH; else return a.stride_h; }

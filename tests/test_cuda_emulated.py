@@ -113,6 +113,10 @@ def test_max_pool2d(emulated):
             kh, kw = rng.randint(14, 20), rng.randint(14, 20)  # over 256 positions: int32 argmax
         k, s = (kh, kw), (rng.randint(1, 4), rng.randint(1, 4))
         p, d, ceil = (rng.randint(0, kh // 2), rng.randint(0, kw // 2)), (rng.randint(1, 3), rng.randint(1, 3)), rng.random() < 0.5
+        if rng.random() < 0.5:  # the fast paths: compile-time 3x3/2, 3x3/1, 2x2/2 windows
+            kh, stride = rng.choice([(3, 2), (3, 1), (2, 2)])
+            k, s, d, kw = (kh, kh), (stride, stride), (1, 1), kh
+            p = (rng.randint(0, kh // 2),) * 2
         H, W = rng.randint(1, 12) + (kh if kh > 10 else 0), rng.randint(1, 12) + (kw if kw > 10 else 0)
         dtype = rng.choice(list(DTYPE_CODE))
         C = rng.choice([1, 2, 3, 4, 5, 8, 16])  # 8, 16: 16-byte packs of channels when channels_last

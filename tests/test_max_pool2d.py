@@ -30,9 +30,13 @@ SHAPES = [(2, 3, 9, 11), (1, 1, 5, 5), (2, 5, 7, 6)]
 
 
 def expected(x, cfg, grad=None):
-    """PyTorch at x's dtype (output, indices) and the input gradient for `grad` in float64."""
+    """PyTorch at x's dtype (output, indices) and the input gradient for `grad` in float64. The
+    indices come from PyTorch's CPU kernels: for a window of only -inf, PyTorch's CUDA channels_last
+    kernel returns index 0, which is outside the window; its CPU and NCHW CUDA kernels, and ours,
+    return the window's first position."""
     k, s, p, d, ceil = cfg
-    y, idx = F.max_pool2d(x.detach(), k, s, p, d, ceil, return_indices=True)
+    y, idx = F.max_pool2d(x.detach().cpu(), k, s, p, d, ceil, return_indices=True)
+    y, idx = y.to(x.device), idx.to(x.device)
     if grad is None:
         return y, idx, None
     x64 = x.detach().double().requires_grad_()

@@ -1,9 +1,10 @@
 """LRN in Triton. The backward recomputes the scales from x: it reads only x and dy.
     s_c = k + alpha/size * sum_{j=c-size/2}^{c+(size-1)/2} x_j^2,  y_c = x_c s_c^-beta
     dx_c = dy_c s_c^-beta - 2 alpha beta/size * x_c * sum_{j=c-(size-1)/2}^{c+size/2} dy_j x_j s_j^(-beta-1)
-Sizes 1-9 (the CUDA kernels' design): a program takes a block of pixels and a run of channels and
-slides down the channels with the window in registers (w0..w8, newest last), so x and dy are read
-from memory once. Larger sizes: each channel re-reads its window (from the cache).
+NCHW, sizes 1-9 (the CUDA kernels' design): a program takes a block of pixels and a run of channels
+and slides down the channels with the window in registers (w0..w8, newest last), so x and dy are
+read from memory once. channels_last and larger sizes: a program takes a tile of pixels x channels
+(channels contiguous in channels_last) and re-reads the windows as shifted tiles, from the cache.
 """
 import torch
 import triton
@@ -15,6 +16,7 @@ from ._common import check_dtype, in_compute_format
 BLOCK = 128  # pixels per program
 MAX_SLIDING_SIZE = 9  # registers w0..w8
 TARGET_PROGRAMS, MIN_RUN = 4096, 32  # runs of channels: enough programs to fill the GPU, short halos
+TILE_PIXELS, TILE_CHANNELS = 32, 32  # the tile kernels' programs
 
 
 @triton.jit
@@ -25,18 +27,6 @@ def _inv_pow(s, beta, BETA075: tl.constexpr):
         return r * tl.sqrt(r)
     else:
         return tl.exp2(-beta * tl.log2(s))
-
-
-@triton.jit
-def _scale(x_ptr, base, j, C, channel_stride, pmask, alpha_over_size, k, SIZE: tl.constexpr):
-    """s_j for a block of pixels: k + alpha/size * sum of x^2 over channel j's window (j: int64 block)."""
-    acc = tl.zeros(base.shape, dtype=tl.float32)
-    for o in tl.static_range(SIZE):
-        i = j - SIZE // 2 + o
-        v = tl.load(x_ptr + base + i * channel_stride, mask=pmask & (i >= 0) & (i < C), other=0.0)
-        v = v.to(tl.float32)
-        acc += v * v
-    return k + alpha_over_size * acc
 
 
 @triton.jit
@@ -98,10 +88,12 @@ def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_strid
     coef = 2.0 * alpha_over_size * beta
     wide = tl.zeros([BLOCK], dtype=tl.int64)  # int64 offsets: a tensor may hold more than 2^31 elements
     zero = tl.zeros([BLOCK], dtype=tl.float32)
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # x over [j - size/2, j + (size-1)/2]: s_j's window
-    t0, t1, t2, t3, t4, t5, t6, t7, t8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # t_i = dy_i x_i s_i^(-beta-1), newest t_j
-    d0, d1, d2, d3, d4, d5, d6, d7, d8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # dy_i, newest dy_j
-    r0, r1, r2, r3, r4, r5, r6, r7, r8 = zero, zero, zero, zero, zero, zero, zero, zero, zero  # s_i^-beta, newest of s_j
+    # Registers, newest last: w, x over [j - size/2, j + (size-1)/2] (s_j's window); t, the t_i =
+    # dy_i x_i s_i^(-beta-1); d, the dy_i; r, the s_i^-beta.
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
+    t0, t1, t2, t3, t4, t5, t6, t7, t8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
+    d0, d1, d2, d3, d4, d5, d6, d7, d8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
+    r0, r1, r2, r3, r4, r5, r6, r7, r8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
     # Step j computes t_j, then dx_c for c = j - size/2, whose backward window [c - (size-1)/2,
     # c + size/2] = [j - SIZE + 1, j] is what the newest SIZE t's hold. The first SIZE - 1 steps
     # only fill w; t is right from step begin - (size-1)/2 on.
@@ -126,52 +118,65 @@ def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_strid
                  (dy_c * inv_c - coef * x_c * sum_t).to(dx_ptr.dtype.element_ty), mask=pmask & (c >= begin))
 
 
-# ---- sizes over MAX_SLIDING_SIZE: a program takes a block of pixels of one image and walks down the
-# channels, re-reading each window
+# ---- channels_last, and NCHW sizes over MAX_SLIDING_SIZE: a program takes a tile of pixels x
+# channels and reads each channel's window as shifted tiles (from the cache after the first)
 
 
 @triton.jit
-def _lrn_forward_any_size_kernel(x_ptr, y_ptr, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size,
-                                 beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pmask = p < S
-    base = tl.program_id(1).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
-    zero = tl.zeros([BLOCK], dtype=tl.int64)
-    for channel in range(0, C):
-        c = zero + channel  # int64 offsets: a tensor may hold more than 2^31 elements
-        s = _scale(x_ptr, base, c, C, channel_stride, pmask, alpha_over_size, k, SIZE)
-        at = base + c * channel_stride
-        x = tl.load(x_ptr + at, mask=pmask, other=0.0).to(tl.float32)
-        tl.store(y_ptr + at, (x * _inv_pow(s, beta, BETA075)).to(y_ptr.dtype.element_ty), mask=pmask)
+def _tile(q, c, P, C, S, channel_stride, pixel_stride, image_stride):
+    """Offsets and mask of the tile (pixels q, flat over N * S) x (channels c, outside [0, C) masked)."""
+    image = q // S
+    base = image.to(tl.int64) * image_stride + (q - image * S).to(tl.int64) * pixel_stride
+    return base[:, None] + c.to(tl.int64)[None, :] * channel_stride, (q < P)[:, None] & ((c >= 0) & (c < C))[None, :]
 
 
 @triton.jit
-def _lrn_backward_any_size_kernel(dy_ptr, x_ptr, dx_ptr, C, S, channel_stride, pixel_stride, image_stride,
-                                  alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pmask = p < S
-    base = tl.program_id(1).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
+def _window_scale(x_ptr, q, j, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, k,
+                  SIZE: tl.constexpr):
+    """s_j over a tile: k + alpha/size * sum of x^2 over channel j's window."""
+    acc = tl.zeros([q.shape[0], j.shape[0]], dtype=tl.float32)
+    for o in tl.static_range(SIZE):
+        at, m = _tile(q, j + o - SIZE // 2, P, C, S, channel_stride, pixel_stride, image_stride)
+        v = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
+        acc += v * v
+    return k + alpha_over_size * acc
+
+
+@triton.jit
+def _lrn_forward_tile_kernel(x_ptr, y_ptr, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size,
+                             beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK_P: tl.constexpr,
+                             BLOCK_C: tl.constexpr):
+    q = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    s = _window_scale(x_ptr, q, c, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, k, SIZE)
+    at, m = _tile(q, c, P, C, S, channel_stride, pixel_stride, image_stride)
+    x = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
+    tl.store(y_ptr + at, (x * _inv_pow(s, beta, BETA075)).to(y_ptr.dtype.element_ty), mask=m)
+
+
+@triton.jit
+def _lrn_backward_tile_kernel(dy_ptr, x_ptr, dx_ptr, P, C, S, channel_stride, pixel_stride, image_stride,
+                              alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr,
+                              BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    q = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    sum_t = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    inv_c = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    for o in tl.static_range(SIZE):  # j = c - (size-1)/2 + o: the windows that contain c
+        j = c + o - (SIZE - 1) // 2
+        s = _window_scale(x_ptr, q, j, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, k, SIZE)
+        inv = _inv_pow(s, beta, BETA075)
+        at, m = _tile(q, j, P, C, S, channel_stride, pixel_stride, image_stride)
+        xj = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
+        dyj = tl.load(dy_ptr + at, mask=m, other=0.0).to(tl.float32)
+        sum_t += dyj * xj * inv / s  # 0 outside [0, C): x and dy load as 0
+        if o == (SIZE - 1) // 2:
+            inv_c = inv
+    at, m = _tile(q, c, P, C, S, channel_stride, pixel_stride, image_stride)
+    x = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
+    dy = tl.load(dy_ptr + at, mask=m, other=0.0).to(tl.float32)
     coef = 2.0 * alpha_over_size * beta
-    zero = tl.zeros([BLOCK], dtype=tl.int64)
-    for channel in range(0, C):
-        c = zero + channel  # int64 offsets: a tensor may hold more than 2^31 elements
-        sum_t = tl.zeros([BLOCK], dtype=tl.float32)
-        inv_c = tl.zeros([BLOCK], dtype=tl.float32)
-        for o in tl.static_range(SIZE):  # j = c - (size-1)/2 + o: the windows that contain c
-            j = c - (SIZE - 1) // 2 + o
-            mj = pmask & (j >= 0) & (j < C)
-            s = _scale(x_ptr, base, j, C, channel_stride, mj, alpha_over_size, k, SIZE)
-            inv = _inv_pow(s, beta, BETA075)
-            at = base + j * channel_stride
-            xj = tl.load(x_ptr + at, mask=mj, other=0.0).to(tl.float32)
-            dyj = tl.load(dy_ptr + at, mask=mj, other=0.0).to(tl.float32)
-            sum_t += tl.where(mj, dyj * xj * inv / s, 0.0)
-            if o == (SIZE - 1) // 2:
-                inv_c = inv
-        at = base + c * channel_stride
-        x = tl.load(x_ptr + at, mask=pmask, other=0.0).to(tl.float32)
-        dy = tl.load(dy_ptr + at, mask=pmask, other=0.0).to(tl.float32)
-        tl.store(dx_ptr + at, (dy * inv_c - coef * x * sum_t).to(dx_ptr.dtype.element_ty), mask=pmask)
+    tl.store(dx_ptr + at, (dy * inv_c - coef * x * sum_t).to(dx_ptr.dtype.element_ty), mask=m)
 
 
 def _runs(N, C, S):
@@ -183,18 +188,19 @@ def _runs(N, C, S):
     return triton.cdiv(C, length), length
 
 
-def _launch(sliding_kernel, any_size_kernel, tensors, x, channels_last, size, alpha, beta, k):
+def _launch(sliding_kernel, tile_kernel, tensors, x, channels_last, size, alpha, beta, k):
     (N, C, S), strides = _geometry(x, channels_last)
     if not x.numel():
         return
     scalars = (alpha / size, beta, k)
-    if size <= MAX_SLIDING_SIZE:
+    if not channels_last and size <= MAX_SLIDING_SIZE:
         runs, length = _runs(N, C, S)
         wrap_triton(sliding_kernel)[(triton.cdiv(S, BLOCK), runs, N)](
             *tensors, C, S, length, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK)
     else:
-        wrap_triton(any_size_kernel)[(triton.cdiv(S, BLOCK), N)](
-            *tensors, C, S, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK)
+        wrap_triton(tile_kernel)[(triton.cdiv(N * S, TILE_PIXELS), triton.cdiv(C, TILE_CHANNELS))](
+            *tensors, N * S, C, S, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK_P=TILE_PIXELS,
+            BLOCK_C=TILE_CHANNELS)
 
 
 def _geometry(x, channels_last):
@@ -215,7 +221,7 @@ def lrn_forward_triton(input: torch.Tensor, size: int, alpha: float, beta: float
     _check(input, size, "lrn_forward")
     x, channels_last = in_compute_format(input)
     y = torch.empty_like(x)
-    _launch(_lrn_forward_sliding_kernel, _lrn_forward_any_size_kernel, (x, y), x, channels_last, size, alpha, beta, k)
+    _launch(_lrn_forward_sliding_kernel, _lrn_forward_tile_kernel, (x, y), x, channels_last, size, alpha, beta, k)
     return y
 
 
@@ -226,5 +232,6 @@ def lrn_backward_triton(grad_output: torch.Tensor, input: torch.Tensor, size: in
     x, channels_last = in_compute_format(input)
     dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     dx = torch.empty_like(x)
-    _launch(_lrn_backward_sliding_kernel, _lrn_backward_any_size_kernel, (dy, x, dx), x, channels_last, size, alpha, beta, k)
+    _launch(_lrn_backward_sliding_kernel, _lrn_backward_tile_kernel, (dy, x, dx), x, channels_last, size, alpha, beta,
+            k)
     return dx

@@ -1,9 +1,12 @@
 """Max-pool 2-D in Triton, PyTorch's semantics (first maximum wins ties, NaN propagates, the last NaN
-wins). Forward: a program takes a block of output elements, writing the compact argmax (the offset
-of the maximum inside its window) only when training. Backward: a program takes a block of input
-elements and gathers the gradients of the windows whose argmax they are: no atomics, no zero-fill
-pass, deterministic. Kernel sizes and strides are compile-time constants (each window shape compiles
-once), and the index arithmetic is 32-bit unless a tensor has 2^31 elements or more."""
+wins). Forward: a program takes a tile of output positions x channels, writing the compact argmax
+(the offset of the maximum inside its window) only when training. Backward: a program takes a tile
+of input positions x channels and gathers the gradients of the windows whose argmax they are: no
+atomics, no zero-fill pass, deterministic.
+A tile is (positions, channels): channels_last, positions over N x H x W and channels contiguous
+(16-byte loads); NCHW, positions over N*C planes x H x W and one "channel". Kernel sizes and strides
+are compile-time constants (each window shape compiles once); the index arithmetic is 32-bit unless
+a tensor has 2^31 elements or more."""
 import torch
 import triton
 import triton.language as tl
@@ -12,91 +15,97 @@ from torch.library import triton_op, wrap_triton
 from ..ops import argmax_dtype, pool_output_size
 from ._common import check_dtype, in_compute_format
 
-BLOCK = 512
+NCHW_TILE = (512, 1)  # (positions, channels) per program
+CHANNELS_LAST_TILE = (32, 32)
 
 
 @triton.jit
-def _coordinates(i, C, height, width, CHANNELS_LAST: tl.constexpr):
-    """(n, c, h, w) of flat index i of an (N, C, height, width) tensor in the given layout."""
-    if CHANNELS_LAST:
-        c = i % C
-        w = (i // C) % width
-        h = (i // (C * width)) % height
-        n = i // (C * width * height)
-    else:
-        w = i % width
-        h = (i // width) % height
-        c = (i // (width * height)) % C
-        n = i // (width * height * C)
-    return n, c, h, w
-
-
-@triton.jit
-def _offset(n, c, h, w, C, height, width, CHANNELS_LAST: tl.constexpr):
-    if CHANNELS_LAST:
-        return ((n * height + h) * width + w) * C + c
-    else:
-        return ((n * C + c) * height + h) * width + w
-
-
-@triton.jit
-def _block(INDEX64: tl.constexpr, BLOCK: tl.constexpr):
-    """The flat indices of this program's block."""
+def _tile(PLANES, CHANNELS, rows, cols, INDEX64: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's positions as (plane, row, col) of a PLANES x rows x cols grid, its channels,
+    and the masks of both."""
+    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     if INDEX64:
-        return tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        return tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        p = p.to(tl.int64)
+    col = p % cols
+    row = (p // cols) % rows
+    plane = p // (cols * rows)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return plane, row, col, c, plane < PLANES, c < CHANNELS
 
 
 @triton.jit
-def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, total, C, H, W, OH, OW, PH, PW, DH, DW,
+def _at(plane, row, col, c, rows, cols, CHANNELS):
+    """Offsets of the (positions, channels) tile in a PLANES x rows x cols x CHANNELS tensor."""
+    return (((plane * rows + row) * cols + col) * CHANNELS)[:, None] + c[None, :]
+
+
+@triton.jit
+def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, PLANES, CHANNELS, H, W, OH, OW, PH, PW, DH, DW,
                                KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
-                               CHANNELS_LAST: tl.constexpr, WITH_ARGMAX: tl.constexpr, INDEX64: tl.constexpr,
-                               BLOCK: tl.constexpr):
-    i = _block(INDEX64, BLOCK)
-    mask = i < total
-    n, c, oh, ow = _coordinates(i, C, OH, OW, CHANNELS_LAST)  # (n, c, oh, ow) is an element of the output
-    best = tl.full([BLOCK], float("-inf"), tl.float32)
-    best_tap = tl.zeros([BLOCK], dtype=tl.int32)
-    found = tl.zeros([BLOCK], dtype=tl.int1)
+                               WITH_ARGMAX: tl.constexpr, INDEX64: tl.constexpr, BLOCK_P: tl.constexpr,
+                               BLOCK_C: tl.constexpr):
+    plane, oh, ow, c, pmask, cmask = _tile(PLANES, CHANNELS, OH, OW, INDEX64, BLOCK_P, BLOCK_C)
+    best = tl.full([BLOCK_P, BLOCK_C], float("-inf"), tl.float32)
+    best_tap = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.int32)
+    found = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.int1)
     for ki in tl.static_range(KH):
         ih = oh * SH - PH + ki * DH
         for kj in tl.static_range(KW):
             iw = ow * SW - PW + kj * DW
-            valid = mask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            v = tl.load(x_ptr + _offset(n, c, ih, iw, C, H, W, CHANNELS_LAST), mask=valid, other=float("-inf"))
+            valid = (pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W))[:, None] & cmask[None, :]
+            v = tl.load(x_ptr + _at(plane, ih, iw, c, H, W, CHANNELS), mask=valid, other=float("-inf"))
             v = v.to(tl.float32)
             # the first valid tap starts the window; then a larger value or a NaN takes over
             take = valid & ((v > best) | (v != v) | (found == 0))
             best = tl.where(take, v, best)
             best_tap = tl.where(take, ki * KW + kj, best_tap)
             found = found | valid
-    tl.store(y_ptr + i, best.to(y_ptr.dtype.element_ty), mask=mask)
+    out = _at(plane, oh, ow, c, OH, OW, CHANNELS)
+    mask = pmask[:, None] & cmask[None, :]
+    tl.store(y_ptr + out, best.to(y_ptr.dtype.element_ty), mask=mask)
     if WITH_ARGMAX:
-        tl.store(argmax_ptr + i, best_tap.to(argmax_ptr.dtype.element_ty), mask=mask)
+        tl.store(argmax_ptr + out, best_tap.to(argmax_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
-def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, total, C, H, W, OH, OW, PH, PW, DH, DW,
+def _gather(dy_ptr, argmax_ptr, plane, oh, ow, c, tap, valid, OH, OW, CHANNELS):
+    """dy of window (oh, ow) where `tap` is its argmax, else 0."""
+    at = _at(plane, oh, ow, c, OH, OW, CHANNELS)
+    taps = tl.load(argmax_ptr + at, mask=valid, other=0).to(tl.int32)
+    g = tl.load(dy_ptr + at, mask=valid, other=0.0).to(tl.float32)
+    return tl.where(valid & (taps == tap), g, 0.0)
+
+
+@triton.jit
+def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, PLANES, CHANNELS, H, W, OH, OW, PH, PW, DH, DW,
                                 KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
-                                CHANNELS_LAST: tl.constexpr, INDEX64: tl.constexpr, BLOCK: tl.constexpr):
-    i = _block(INDEX64, BLOCK)
-    mask = i < total
-    n, c, ih, iw = _coordinates(i, C, H, W, CHANNELS_LAST)  # (n, c, ih, iw) is an element of the input
-    acc = tl.zeros([BLOCK], dtype=tl.float32)
-    for ki in tl.static_range(KH):
-        th = ih + PH - ki * DH  # = oh * SH for the window whose tap ki lands here
-        oh = th // SH
-        row_ok = (th >= 0) & (th % SH == 0) & (oh < OH)
-        for kj in tl.static_range(KW):
-            tw = iw + PW - kj * DW
-            ow = tw // SW
-            valid = mask & row_ok & (tw >= 0) & (tw % SW == 0) & (ow < OW)
-            o = _offset(n, c, oh, ow, C, OH, OW, CHANNELS_LAST)
-            tap = tl.load(argmax_ptr + o, mask=valid, other=0).to(tl.int32)
-            g = tl.load(dy_ptr + o, mask=valid, other=0.0).to(tl.float32)
-            acc += tl.where(valid & (tap == ki * KW + kj), g, 0.0)
-    tl.store(dx_ptr + i, acc.to(dx_ptr.dtype.element_ty), mask=mask)
+                                DILATED: tl.constexpr, INDEX64: tl.constexpr, BLOCK_P: tl.constexpr,
+                                BLOCK_C: tl.constexpr):
+    plane, ih, iw, c, pmask, cmask = _tile(PLANES, CHANNELS, H, W, INDEX64, BLOCK_P, BLOCK_C)
+    mask = pmask[:, None] & cmask[None, :]
+    acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
+    if DILATED:  # every tap: the window whose tap (ki, kj) lands here, if any
+        for ki in tl.static_range(KH):
+            th = ih + PH - ki * DH  # = oh * SH for the window whose tap ki lands here
+            oh = th // SH
+            row_ok = (th >= 0) & (th % SH == 0) & (oh < OH)
+            for kj in tl.static_range(KW):
+                tw = iw + PW - kj * DW
+                ow = tw // SW
+                valid = (row_ok & (tw >= 0) & (tw % SW == 0) & (ow < OW))[:, None] & mask
+                acc += _gather(dy_ptr, argmax_ptr, plane, oh, ow, c, ki * KW + kj, valid, OH, OW, CHANNELS)
+    else:  # the windows over (ih, iw) directly: oh * SH <= ih + PH < oh * SH + KH, ceil(KH / SH) of them
+        th, tw = ih + PH, iw + PW
+        oh0 = tl.where(th >= KH, (th - KH) // SH + 1, 0)
+        ow0 = tl.where(tw >= KW, (tw - KW) // SW + 1, 0)
+        for d in tl.static_range((KH + SH - 1) // SH):
+            oh = oh0 + d
+            for e in tl.static_range((KW + SW - 1) // SW):
+                ow = ow0 + e
+                valid = ((oh * SH <= th) & (oh < OH) & (ow * SW <= tw) & (ow < OW))[:, None] & mask
+                tap = (th - oh * SH) * KW + (tw - ow * SW)
+                acc += _gather(dy_ptr, argmax_ptr, plane, oh, ow, c, tap[:, None], valid, OH, OW, CHANNELS)
+    tl.store(dx_ptr + _at(plane, ih, iw, c, H, W, CHANNELS), acc.to(dx_ptr.dtype.element_ty), mask=mask)
 
 
 def _check(t, kernel_size, stride, padding, dilation, op):
@@ -110,13 +119,16 @@ def _check(t, kernel_size, stride, padding, dilation, op):
         raise ValueError(f"{op}: expected padding between 0 and half the kernel size, got {padding}")
 
 
-def _scalars(C, H, W, OH, OW, padding, dilation):
-    return (C, H, W, OH, OW, padding[0], padding[1], dilation[0], dilation[1])
-
-
-def _constants(kernel_size, stride, channels_last, *tensors):
-    return dict(KH=kernel_size[0], KW=kernel_size[1], SH=stride[0], SW=stride[1], CHANNELS_LAST=channels_last,
-                INDEX64=max(t.numel() for t in tensors) >= 2**31, BLOCK=BLOCK)
+def _launch(kernel, tensors, batch, C, H, W, OH, OW, rows, cols, kernel_size, stride, padding, dilation, channels_last,
+            **constants):
+    """Runs `kernel` in tiles over the rows x cols positions of every image (plane) and the channels."""
+    planes, channels = (batch, C) if channels_last else (batch * C, 1)
+    block_p, block_c = CHANNELS_LAST_TILE if channels_last else NCHW_TILE
+    grid = (triton.cdiv(planes * rows * cols, block_p), triton.cdiv(channels, block_c))
+    wrap_triton(kernel)[grid](
+        *tensors, planes, channels, H, W, OH, OW, padding[0], padding[1], dilation[0], dilation[1],
+        KH=kernel_size[0], KW=kernel_size[1], SH=stride[0], SW=stride[1],
+        INDEX64=max(t.numel() for t in tensors) >= 2**31, BLOCK_P=block_p, BLOCK_C=block_c, **constants)
 
 
 @triton_op("cnnkernels::max_pool2d_forward_triton", mutates_args=())
@@ -135,10 +147,8 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
     argmax = torch.empty(shape if with_argmax else (0,), dtype=argmax_dtype(kernel_size), device=x.device,
                          memory_format=fmt if with_argmax else torch.contiguous_format)
     if y.numel():
-        wrap_triton(_max_pool2d_forward_kernel)[(triton.cdiv(y.numel(), BLOCK),)](
-            x, y, argmax if with_argmax else y, y.numel(), *_scalars(C, H, W, OH, OW, padding, dilation),
-            WITH_ARGMAX=with_argmax, **_constants(kernel_size, stride, channels_last, x, y),
-        )
+        _launch(_max_pool2d_forward_kernel, (x, y, argmax if with_argmax else y), x.numel() // (C * H * W), C, H, W,
+                OH, OW, OH, OW, kernel_size, stride, padding, dilation, channels_last, WITH_ARGMAX=with_argmax)
     return y, argmax
 
 
@@ -155,8 +165,7 @@ def max_pool2d_backward_triton(grad_output: torch.Tensor, argmax: torch.Tensor, 
     C, OH, OW = dy.shape[-3:]
     dx = torch.empty((*dy.shape[:-2], input_height, input_width), dtype=dy.dtype, device=dy.device, memory_format=fmt)
     if dx.numel():
-        wrap_triton(_max_pool2d_backward_kernel)[(triton.cdiv(dx.numel(), BLOCK),)](
-            dy, am, dx, dx.numel(), *_scalars(C, input_height, input_width, OH, OW, padding, dilation),
-            **_constants(kernel_size, stride, channels_last, dy, dx),
-        )
+        _launch(_max_pool2d_backward_kernel, (dy, am, dx), dy.numel() // (C * OH * OW), C, input_height, input_width,
+                OH, OW, input_height, input_width, kernel_size, stride, padding, dilation, channels_last,
+                DILATED=tuple(dilation) != (1, 1))
     return dx

@@ -55,6 +55,22 @@ inline bool aligned(const void* p, int64_t bytes) { return reinterpret_cast<uint
 __device__ __forceinline__ int64_t grid_thread() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_threads() { return int64_t(gridDim.x) * blockDim.x; }
 
+// n / d and n % d for 0 <= n, d < 2^31 with a multiply and a shift instead of a division (the
+// round-up method of Granlund and Montgomery; PyTorch's IntDivider does the same): memory-bound
+// kernels that locate each element can otherwise spend more time dividing than moving bytes.
+struct FastDivisor {
+  uint32_t divisor, magic, shift;
+
+  explicit FastDivisor(uint32_t d = 1) : divisor(d), magic(0), shift(0) {
+    while ((1u << shift) < d) ++shift;
+    magic = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
+  }
+  __host__ __device__ __forceinline__ uint32_t div(uint32_t n) const {
+    return uint32_t((((uint64_t(n) * magic) >> 32) + n) >> shift);
+  }
+  __host__ __device__ __forceinline__ uint32_t mod(uint32_t n) const { return n - div(n) * divisor; }
+};
+
 constexpr int THREADS = 256;
 
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, never more than the limit.

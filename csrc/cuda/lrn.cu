@@ -109,6 +109,9 @@ __device__ __forceinline__ float load_channel(const T* p, int64_t c, int64_t C, 
   return (c >= 0 && c < C) ? to_float(p[c * S]) : 0.f;  // channels outside [0, C) count as zero
 }
 
+// Channels a sliding thread loads together before using them: loads in flight, against the latency.
+constexpr int AHEAD = 8;
+
 // Runs of channels per pixel: enough threads to fill the GPU a few times over, each run at least
 // MIN_RUN channels so that the re-read halo stays small.
 struct Runs {
@@ -142,13 +145,20 @@ __global__ void lrn_forward_sliding_kernel(const T* __restrict__ x, T* __restric
     float win[SIZE];  // x over channels [j - SIZE + 1, j]: the window of c = j - A
 #pragma unroll
     for (int m = 0; m < SIZE; ++m) win[m] = 0.f;
-#pragma unroll 4
-    for (int64_t j = r.begin - B; j < r.end + A; ++j) {  // the first SIZE - 1 steps only fill the window
-      shift_in(win, load_channel(x + r.offset, j, s.C, s.S));
-      const int64_t c = j - A;
-      if (c < r.begin) continue;
-      const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-      y[r.offset + c * s.S] = from_float<T>(lrn::forward(win[B], inv_pow_s(scale, p.beta)));
+    const int64_t stop = r.end + A;
+    for (int64_t j0 = r.begin - B; j0 < stop; j0 += AHEAD) {  // the first SIZE - 1 steps only fill the window
+      float ahead[AHEAD];
+#pragma unroll
+      for (int q = 0; q < AHEAD; ++q) ahead[q] = j0 + q < stop ? load_channel(x + r.offset, j0 + q, s.C, s.S) : 0.f;
+#pragma unroll
+      for (int q = 0; q < AHEAD; ++q) {
+        const int64_t c = j0 + q - A;
+        if (c + A >= stop) break;
+        shift_in(win, ahead[q]);
+        if (c < r.begin) continue;
+        const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
+        y[r.offset + c * s.S] = from_float<T>(lrn::forward(win[B], inv_pow_s(scale, p.beta)));
+      }
     }
   }
 }
@@ -168,17 +178,28 @@ __global__ void lrn_backward_sliding_kernel(const T* __restrict__ dy, const T* _
     for (int m = 0; m < SIZE; ++m) win[m] = t[m] = 0.f;
 #pragma unroll
     for (int m = 0; m <= B; ++m) dys[m] = invs[m] = 0.f;
-#pragma unroll 4
-    for (int64_t j = r.begin - A - (SIZE - 1); j < r.end + B; ++j) {
-      shift_in(win, load_channel(x + r.offset, j + A, s.C, s.S));
-      const float dyj = j >= r.begin - A ? load_channel(dy + r.offset, j, s.C, s.S) : 0.f;
-      const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-      const float inv = inv_pow_s(scale, p.beta);
-      shift_in(t, (j >= 0 && j < s.C) ? lrn::backward_term(dyj, win[B], inv, scale) : 0.f);
-      shift_in(dys, dyj);
-      shift_in(invs, inv);
-      const int64_t c = j - B;  // x_c left the window's front: win[0]
-      if (c >= r.begin) dx[r.offset + c * s.S] = from_float<T>(lrn::backward(dys[0], win[0], invs[0], sum_of(t), coef));
+    const int64_t first_dy = r.begin - A, stop = r.end + B;
+    for (int64_t j0 = r.begin - A - (SIZE - 1); j0 < stop; j0 += AHEAD) {
+      float x_ahead[AHEAD], dy_ahead[AHEAD];
+#pragma unroll
+      for (int q = 0; q < AHEAD; ++q) {
+        const int64_t j = j0 + q;
+        x_ahead[q] = j < stop ? load_channel(x + r.offset, j + A, s.C, s.S) : 0.f;
+        dy_ahead[q] = j < stop && j >= first_dy ? load_channel(dy + r.offset, j, s.C, s.S) : 0.f;
+      }
+#pragma unroll
+      for (int q = 0; q < AHEAD; ++q) {
+        const int64_t j = j0 + q;
+        if (j >= stop) break;
+        shift_in(win, x_ahead[q]);
+        const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
+        const float inv = inv_pow_s(scale, p.beta);
+        shift_in(t, (j >= 0 && j < s.C) ? lrn::backward_term(dy_ahead[q], win[B], inv, scale) : 0.f);
+        shift_in(dys, dy_ahead[q]);
+        shift_in(invs, inv);
+        const int64_t c = j - B;  // x_c left the window's front: win[0]
+        if (c >= r.begin) dx[r.offset + c * s.S] = from_float<T>(lrn::backward(dys[0], win[0], invs[0], sum_of(t), coef));
+      }
     }
   }
 }
