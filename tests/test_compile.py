@@ -63,12 +63,14 @@ class TinyNet(torch.nn.Module):
         return self.add_relu_inplace(self.conv2(x), x)
 
 
-def test_torch_compile_fullgraph_matches_eager(backend_device):
+def test_torch_compile_fullgraph_matches_eager(backend_device, monkeypatch):
     """For Triton, Inductor traces into the kernels themselves (triton_op): that needs a GPU."""
     backend, device = backend_device
     if backend == "triton" and device != "cuda":
         pytest.skip("Inductor compiles Triton kernels for the GPU, not for the interpreter")
     torch.manual_seed(0)
+    # convolutions in fp32, not TF32, so that eager and compiled differ only by rounding order
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     model = TinyNet(backend).to(device)
     x = torch.randn(2, 3, 15, 13, device=device)
     expected = model(x)
@@ -79,8 +81,9 @@ def test_torch_compile_fullgraph_matches_eager(backend_device):
     compiled = torch.compile(model, fullgraph=True)
     out = compiled(x)
     out.square().sum().backward()
-    torch.testing.assert_close(out, expected)
+    tol = dict(rtol=1e-4, atol=1e-5)  # Inductor fuses and reorders the surrounding fp32 arithmetic
+    torch.testing.assert_close(out, expected, **tol)
     for p, g in zip(model.parameters(), expected_grads):
-        torch.testing.assert_close(p.grad, g)
+        torch.testing.assert_close(p.grad, g, **tol)
     with torch.no_grad():  # inference path: no argmax, in-place add+ReLU through the mutating op
-        torch.testing.assert_close(compiled(x), model(x))
+        torch.testing.assert_close(compiled(x), model(x), **tol)
