@@ -50,7 +50,7 @@ step build 300 "$PY" -m pip install --no-build-isolation --no-deps -e .
 step info 60 "$PY" -m cnnkernels
 # The tests and the memcheck side by side (correctness only; the GPU is quiet again for the timings).
 XDIST=$("$PY" -c "import xdist" 2>/dev/null && echo "-n 12")
-step tests "${TESTS_SECONDS:-150}" "$PY" -m pytest -v -rfE -p no:cacheprovider $XDIST tests ${PYTEST_K:+-k "$PYTEST_K"} &
+step tests "${TESTS_SECONDS:-200}" "$PY" -m pytest -v -rfE -p no:cacheprovider $XDIST tests ${PYTEST_K:+-k "$PYTEST_K"} &
 tests=$!
 step memcheck 150 "$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)" --tool memcheck --leak-check no --error-exitcode 99 \
   "$PY" -m pytest -q -x -p no:cacheprovider tests/test_lrn.py tests/test_max_pool2d.py tests/test_add_relu.py \
@@ -59,7 +59,7 @@ wait $tests $!
 kill "${warmers[@]}" 2>/dev/null
 tail -q -n 1 /tmp/cnnkernels-warm-*.log
 
-models_s=${MODELS_SECONDS:-90}
+models_s=${MODELS_SECONDS:-75}
 step models "$models_s" "$PY" -m benchmarks --ops none $MODEL_ARGS --time-limit $((models_s - 30)) --out "$RUN/models"
 left=$((deadline - SECONDS))
 step kernels "$left" "$PY" -m benchmarks --models none $KERNEL_ARGS --time-limit $((left - 50)) --out "$RUN/kernels"

@@ -63,13 +63,17 @@ def copy_gbps(device, megabytes, budget_s):
 
 
 def git_commit():
+    """The commit measured: CNNKERNELS_COMMIT if set (a copy of the tree whose .git is missing or
+    stale, as on a GPU machine), else git's HEAD, marked -dirty with uncommitted changes."""
+    if os.environ.get("CNNKERNELS_COMMIT"):
+        return os.environ["CNNKERNELS_COMMIT"]
     try:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=root).stdout.strip()
         return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):  # a copy without .git (a GPU machine): say so from outside
-        return os.environ.get("CNNKERNELS_COMMIT", "unknown")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def device_name(device):
