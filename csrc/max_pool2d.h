@@ -62,6 +62,8 @@ struct Window {
   CNNK_HD int64_t dw() const { if constexpr (fixed) return 1; else return a.dilation_w; }
   CNNK_HD int64_t ph() const { return a.pad_h; }
   CNNK_HD int64_t pw() const { return a.pad_w; }
+  // No two windows share an input position (stride >= the dilated window, as VGG's 2x2/2).
+  CNNK_HD bool disjoint() const { return sh() >= (kh() - 1) * dh() + 1 && sw() >= (kw() - 1) * dw() + 1; }
 };
 
 // Calls body(Window<...>{args}) with the fast path that matches, else the general one.

@@ -48,14 +48,12 @@ void add_relu_inplace_cpu(at::Tensor& input, const at::Tensor& residual) {
 at::Tensor add_relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& output) {
   ElementwiseCall call = prepare_elementwise(output, grad_output, "add_relu_backward", "output", "grad_output");
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, output.scalar_type(), "add_relu_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* y = call.a.const_data_ptr<scalar_t>();
     const scalar_t* dy = call.b.const_data_ptr<scalar_t>();
     scalar_t* dx = call.out.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, call.out.numel(), GRAIN, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        dx[i] = static_cast<scalar_t>(add_relu::backward(static_cast<acc_t>(dy[i]), static_cast<acc_t>(y[i])));
-      }
+      // at the tensor's own dtype: dy passes through or becomes 0, no rounding to undo
+      for (int64_t i = begin; i < end; ++i) dx[i] = add_relu::backward(dy[i], y[i]);
     });
   });
   return call.out;

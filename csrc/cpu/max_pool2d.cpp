@@ -181,34 +181,58 @@ struct TapTable {
 // zeroed plane that stays in cache: a quarter of a gather's work for 3x3/2 windows (a gather's
 // per-tap checks don't vectorise here), deterministic, no atomics, and the zeroing is no separate
 // pass over memory. (The CUDA kernels gather: max_pool2d::window_with_tap_at.)
+// fp16/bf16 accumulate in a float buffer, then convert, where windows overlap; where they cannot
+// (Window::disjoint) each input receives one gradient at most, added to zero exactly, so they
+// scatter straight into dx as fp32/fp64 always do.
+
+// Zeroes `plane` (H x W, `pixel_stride` apart, `channels` at each) and adds each output gradient
+// of one image's block of channels at its argmax. dy, argmax: the block's first channel at output 0.
+template <typename acc_t, typename scalar_t, typename index_t, typename Win>
+void scatter_image(acc_t* plane, int64_t pixel_stride, int64_t channels, const scalar_t* dy, const index_t* argmax,
+                   int64_t out_pixel_stride, const PoolShape& s, const Win& w, const TapTable& taps) {
+  if (channels == pixel_stride) {
+    std::fill(plane, plane + s.H * s.W * channels, acc_t(0));
+  } else {
+    for (int64_t i = 0; i < s.H * s.W; ++i) std::fill(plane + i * pixel_stride, plane + i * pixel_stride + channels, acc_t(0));
+  }
+  for (int64_t oh = 0; oh < s.OH; ++oh) {
+    const int64_t h0 = oh * w.sh() - w.ph();
+    for (int64_t ow = 0; ow < s.OW; ++ow) {
+      const int64_t w0 = ow * w.sw() - w.pw(), o = (oh * s.OW + ow) * out_pixel_stride;
+      if (taps.inside(h0, w0, s.H, s.W)) {
+        acc_t* corner = plane + (h0 * s.W + w0) * pixel_stride;
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t tap = static_cast<int64_t>(argmax[o + c]);
+          if (tap < taps.taps()) corner[taps.offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
+        }
+        continue;
+      }
+      for (int64_t c = 0; c < channels; ++c) {
+        int64_t ih, iw;
+        if (taps.locate(argmax[o + c], h0, w0, s.H, s.W, ih, iw)) {
+          plane[(ih * s.W + iw) * pixel_stride + c] += static_cast<acc_t>(dy[o + c]);
+        }
+      }
+    }
+  }
+}
+
 template <typename scalar_t, typename index_t, typename Win>
 void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
+  const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
   const TapTable taps(w, s.W, 1);
   at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
-    // fp16/bf16 accumulate in a float plane; fp32/fp64 straight into dx
-    std::vector<acc_t> buffer(std::is_same_v<acc_t, scalar_t> ? 0 : s.H * s.W);
+    std::vector<acc_t> buffer(direct ? 0 : s.H * s.W);
     for (int64_t p = begin; p < end; ++p) {
       scalar_t* dxp = dx + p * s.H * s.W;
-      acc_t* plane = std::is_same_v<acc_t, scalar_t> ? reinterpret_cast<acc_t*>(dxp) : buffer.data();
-      std::fill(plane, plane + s.H * s.W, acc_t(0));
       const scalar_t* dyp = dy + p * s.OH * s.OW;
       const index_t* ap = argmax + p * s.OH * s.OW;
-      for (int64_t oh = 0; oh < s.OH; ++oh) {
-        const int64_t h0 = oh * w.sh() - w.ph();
-        for (int64_t ow = 0; ow < s.OW; ++ow) {
-          const int64_t o = oh * s.OW + ow, w0 = ow * w.sw() - w.pw();
-          const int64_t tap = static_cast<int64_t>(ap[o]);
-          int64_t ih, iw;
-          if (taps.inside(h0, w0, s.H, s.W)) {
-            if (tap < taps.taps()) plane[h0 * s.W + w0 + taps.offset[tap]] += static_cast<acc_t>(dyp[o]);
-          } else if (taps.locate(ap[o], h0, w0, s.H, s.W, ih, iw)) {
-            plane[ih * s.W + iw] += static_cast<acc_t>(dyp[o]);
-          }
-        }
-      }
-      if constexpr (!std::is_same_v<acc_t, scalar_t>) {
-        for (int64_t i = 0; i < s.H * s.W; ++i) dxp[i] = static_cast<scalar_t>(plane[i]);
+      if (direct) {
+        scatter_image(dxp, 1, 1, dyp, ap, 1, s, w, taps);
+      } else {
+        scatter_image(buffer.data(), 1, 1, dyp, ap, 1, s, w, taps);
+        for (int64_t i = 0; i < s.H * s.W; ++i) dxp[i] = static_cast<scalar_t>(buffer[i]);
       }
     }
   });
@@ -223,46 +247,22 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
   const int64_t C = s.C, pixels = s.H * s.W;
   const int64_t splits = std::clamp<int64_t>(at::get_num_threads() / std::max<int64_t>(1, s.N), 1, (C + 15) / 16);
   const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
-  constexpr bool in_place = std::is_same_v<acc_t, scalar_t>;
-  const int64_t pixel_stride = in_place ? C : CHANNELS;
-  const TapTable taps(w, s.W, pixel_stride);
+  const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
+  // the float buffer holds [pixel][channel of the block]; dx, [pixel][all channels]
+  const TapTable dx_taps(w, s.W, C), buffer_taps(w, s.W, CHANNELS);
   at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
-    // fp16/bf16 accumulate in a float buffer [pixel][channel of the block]; fp32/fp64 straight into dx
-    std::vector<acc_t> buffer(in_place ? 0 : pixels * CHANNELS);
+    std::vector<acc_t> buffer(direct ? 0 : pixels * CHANNELS);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / blocks, c0 = (task % blocks) * CHANNELS, nc = std::min(CHANNELS, C - c0);
       scalar_t* dxn = dx + n * pixels * C + c0;
-      acc_t* acc = in_place ? reinterpret_cast<acc_t*>(dxn) : buffer.data();
-      if (nc == pixel_stride) {
-        std::fill(acc, acc + pixels * nc, acc_t(0));
-      } else {
-        for (int64_t i = 0; i < pixels; ++i) std::fill(acc + i * pixel_stride, acc + i * pixel_stride + nc, acc_t(0));
+      const int64_t o = n * s.OH * s.OW * C + c0;
+      if (direct) {
+        scatter_image(dxn, C, nc, dy + o, argmax + o, C, s, w, dx_taps);
+        continue;
       }
-      for (int64_t oh = 0; oh < s.OH; ++oh) {
-        const int64_t h0 = oh * w.sh() - w.ph();
-        for (int64_t ow = 0; ow < s.OW; ++ow) {
-          const int64_t w0 = ow * w.sw() - w.pw();
-          const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C + c0;
-          if (taps.inside(h0, w0, s.H, s.W)) {
-            acc_t* corner = acc + (h0 * s.W + w0) * pixel_stride;
-            for (int64_t c = 0; c < nc; ++c) {
-              const int64_t tap = static_cast<int64_t>(argmax[o + c]);
-              if (tap < taps.taps()) corner[taps.offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
-            }
-            continue;
-          }
-          for (int64_t c = 0; c < nc; ++c) {
-            int64_t ih, iw;
-            if (taps.locate(argmax[o + c], h0, w0, s.H, s.W, ih, iw)) {
-              acc[(ih * s.W + iw) * pixel_stride + c] += static_cast<acc_t>(dy[o + c]);
-            }
-          }
-        }
-      }
-      if constexpr (!in_place) {
-        for (int64_t i = 0; i < pixels; ++i) {
-          for (int64_t c = 0; c < nc; ++c) dxn[i * C + c] = static_cast<scalar_t>(acc[i * CHANNELS + c]);
-        }
+      scatter_image(buffer.data(), CHANNELS, nc, dy + o, argmax + o, C, s, w, buffer_taps);
+      for (int64_t i = 0; i < pixels; ++i) {
+        for (int64_t c = 0; c < nc; ++c) dxn[i * C + c] = static_cast<scalar_t>(buffer[i * CHANNELS + c]);
       }
     }
   });
