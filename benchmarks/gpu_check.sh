@@ -61,16 +61,10 @@ tail -q -n 1 /tmp/cnnkernels-warm-*.log
 
 models_s=${MODELS_SECONDS:-75}
 step models "$models_s" "$PY" -m benchmarks --ops none $MODEL_ARGS --time-limit $((models_s - 30)) --out "$RUN/models"
-# The kernels in two processes: PyTorch 2.11's compiled LRN once raised an illegal memory access on
-# the H200 (channels_last, fp32), which ends a process's CUDA context; ours and the others first.
 left=$((deadline - SECONDS))
-step kernels $((left * 2 / 3)) "$PY" -m benchmarks --models none $KERNEL_ARGS --no-compile \
-  --time-limit $((left * 2 / 3 - 40)) --out "$RUN/kernels"
-left=$((deadline - SECONDS))
-step compiled "$left" "$PY" -m benchmarks --models none $KERNEL_ARGS --providers torch-compile \
-  --time-limit $((left - 40)) --out "$RUN/compiled"
+step kernels "$left" "$PY" -m benchmarks --models none $KERNEL_ARGS --time-limit $((left - 40)) --out "$RUN/kernels"
 
-for part in kernels compiled models; do
+for part in kernels models; do
   for csv in "$RUN/$part"/*.csv; do [ -e "$csv" ] && cp "$csv" "$OUT/$part-$(basename "$csv")"; done
 done
 tar czf "$OUT/results.tgz" -C "$RUN" . && rm -rf "$RUN"

@@ -82,13 +82,14 @@ def result_of(fn, inputs, direction, grad):
     return torch.autograd.grad(fn(*leaves), leaves[0], grad)[0]
 
 
-def run(settings, device, meta, copy):
-    """Rows of the kernel benchmark: every case x dtype x layout x direction, every provider."""
+def run(settings, device, meta, copy, skip=frozenset()):
+    """Rows of the kernel benchmark: every case x dtype x layout x direction, every provider (but
+    those in `skip`), and the failures."""
     # torch.compile recompiles per shape, dtype, layout and grad mode: keep every one compiled.
     torch._dynamo.config.recompile_limit = 1024
     torch._dynamo.config.accumulated_recompile_limit = 1 << 16
     available = {n: f for n, f in providers.available(device, settings.compile).items()
-                 if settings.providers is None or n in settings.providers}
+                 if (settings.providers is None or n in settings.providers) and n not in skip}
     cases = [c for c in CASES if c.op in settings.ops]
     groups = [  # dtype outermost: a run cut short by --time-limit still has every op
         (case, dtype, layout, direction)

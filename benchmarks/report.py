@@ -9,6 +9,8 @@ COLUMNS = [
     "gbps", "pct_of_copy", "peak_mem_mb", "saved_mb", "rel_err", "device", "torch", "cuda", "timestamp", "commit",
     "img_per_s", "first_step_s",
 ]
+NUMERIC = {"ms_p50", "ms_p20", "ms_p80", "gbps", "pct_of_copy", "peak_mem_mb", "saved_mb", "rel_err", "img_per_s",
+           "first_step_s"}
 BASELINE = "torch-eager"
 
 
@@ -23,6 +25,17 @@ def write_csv(rows, path):
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items() if k in COLUMNS})
+
+
+def read_csv(path):
+    """Rows as write_csv wrote them, numbers as floats."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key in NUMERIC and value != "":
+                row[key] = float(value)
+    return rows
 
 
 def _groups(rows):
