@@ -43,8 +43,9 @@ def make_inputs(case, batch, dtype, layout, device):
     return [torch.randn(shape, device=device, dtype=dtype).contiguous(memory_format=fmt) for _ in range(count)]
 
 
-def prepare(fn, inputs, direction, device):
-    """The callable to time for `direction`, the op's output, and the memory it keeps and allocates."""
+def prepare(fn, inputs, direction, grad, device):
+    """The callable to time for `direction` (backward: against `grad`), the op's output, the memory
+    it keeps and allocates, and its result (forward output or first input's gradient)."""
     if direction == "fwd":
         with torch.no_grad():
             out = fn(*inputs)
@@ -52,18 +53,17 @@ def prepare(fn, inputs, direction, device):
 
         def timed():
             with torch.no_grad():
-                fn(*inputs)
+                return fn(*inputs)
 
-        return timed, out, float("nan"), peak
+        return timed, out, float("nan"), peak, out
     leaves = [t.detach().requires_grad_() for t in inputs]
     out = fn(*leaves)
-    grad = torch.randn_like(out)
     saved = saved_for_backward_bytes(fn, leaves) / 2**20
     if direction == "bwd":
         timed = lambda: torch.autograd.grad(out, leaves, grad, retain_graph=True)  # noqa: E731
     else:
         timed = lambda: torch.autograd.grad(fn(*leaves), leaves, grad)  # noqa: E731
-    return timed, out, saved, peak_extra_mb(timed, device)
+    return timed, out, saved, peak_extra_mb(timed, device), timed()[0]
 
 
 def relative_error(result, reference):
@@ -73,8 +73,9 @@ def relative_error(result, reference):
     return (diff / ref).item() if ref > 0 else diff.item()
 
 
-def result_of(fn, inputs, direction, grad):
-    """The forward output, or for the backward directions the gradient of the first input."""
+def reference_result(fn, inputs, direction, grad):
+    """What each provider's result is compared with: `fn` (PyTorch's op, on float64 inputs) forward,
+    or for the backward directions the gradient of the first input."""
     if direction == "fwd":
         with torch.no_grad():
             return fn(*inputs)
@@ -103,22 +104,20 @@ def run(settings, device, meta, copy, skip=frozenset()):
         inputs = make_inputs(case, settings.batch, dtype, layout, device)
         inputs64 = [t.double() for t in inputs]
         with torch.no_grad():
-            grad = torch.randn_like(providers.torch_op(case)(*inputs64)).to(dtype)  # for the backward results
-        reference = result_of(providers.torch_op(case), inputs64, direction, grad.double())
-        prepared, results = {}, {}
+            grad = torch.randn_like(providers.torch_op(case)(*inputs64)).to(dtype)  # dy of every backward
+        reference = reference_result(providers.torch_op(case), inputs64, direction, grad.double())
+        prepared = {}
         for name, factory in available.items():
             if not providers.supports(name, case, dtype, device):
                 continue
             fn = functions.setdefault((name, case.op, case.shape_name), factory(case))
             try:
-                prepared[name] = prepare(fn, inputs, direction, device)
-                results[name] = result_of(fn, inputs, direction, grad)
+                prepared[name] = prepare(fn, inputs, direction, grad, device)
             except Exception as e:  # one provider failing on one case: say so loudly, time the others
-                prepared.pop(name, None)
                 failures.append(f"{name} on {case.shape_name} {dtype} {layout} {direction}: {type(e).__name__}: {e}")
                 print("FAILED " + failures[-1])
         times = time_ms({name: p[0] for name, p in prepared.items()}, device, settings.seconds)
-        for name, (_, out, saved, peak) in prepared.items():
+        for name, (_, out, saved, peak, result) in prepared.items():
             p50, p20, p80 = times[name]
             gbps = minimal_bytes(case, inputs[0], out, direction) / (p50 * 1e-3) / 1e9
             rows.append(dict(
@@ -126,6 +125,6 @@ def run(settings, device, meta, copy, skip=frozenset()):
                 shape="x".join(str(d) for d in inputs[0].shape), dtype=str(dtype).removeprefix("torch."),
                 layout=layout, ms_p50=p50, ms_p20=p20, ms_p80=p80, gbps=gbps, pct_of_copy=100 * gbps / copy,
                 peak_mem_mb=peak, saved_mb=saved,
-                rel_err=relative_error(results[name], reference), **meta,
+                rel_err=relative_error(result, reference), **meta,
             ))
     return rows, failures

@@ -249,7 +249,7 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
   const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
   const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
   // the float buffer holds [pixel][channel of the block]; dx, [pixel][all channels]
-  const TapTable dx_taps(w, s.W, C), buffer_taps(w, s.W, CHANNELS);
+  const TapTable taps(w, s.W, direct ? C : CHANNELS);
   at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> buffer(direct ? 0 : pixels * CHANNELS);
     for (int64_t task = begin; task < end; ++task) {
@@ -257,10 +257,10 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
       scalar_t* dxn = dx + n * pixels * C + c0;
       const int64_t o = n * s.OH * s.OW * C + c0;
       if (direct) {
-        scatter_image(dxn, C, nc, dy + o, argmax + o, C, s, w, dx_taps);
+        scatter_image(dxn, C, nc, dy + o, argmax + o, C, s, w, taps);
         continue;
       }
-      scatter_image(buffer.data(), CHANNELS, nc, dy + o, argmax + o, C, s, w, buffer_taps);
+      scatter_image(buffer.data(), CHANNELS, nc, dy + o, argmax + o, C, s, w, taps);
       for (int64_t i = 0; i < pixels; ++i) {
         for (int64_t c = 0; c < nc; ++c) dxn[i * C + c] = static_cast<scalar_t>(buffer[i * CHANNELS + c]);
       }

@@ -42,9 +42,7 @@ __global__ void add_relu_backward_kernel(const T* __restrict__ dy, const T* __re
 // 16-byte accesses, else V = 1.
 template <typename T, typename Body>
 void with_pack_width(std::initializer_list<const void*> pointers, Body&& body) {
-  bool vectorized = true;
-  for (const void* p : pointers) vectorized = vectorized && aligned(p, 16);
-  if (vectorized) {
+  if (aligned16(pointers)) {
     body(std::integral_constant<int, pack16<T>>{});
   } else {
     body(std::integral_constant<int, 1>{});

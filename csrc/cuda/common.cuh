@@ -49,13 +49,19 @@ struct alignas(sizeof(T) * V) Pack {
 template <typename T>
 constexpr int pack16 = 16 / sizeof(T);
 
-inline bool aligned(const void* p, int64_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+// Whether every pointer (nullptr: an output not written) allows 16-byte accesses.
+inline bool aligned16(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers) {
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  }
+  return true;
+}
 
 // Index of this thread in the grid, and the grid's size, for grid-stride loops.
 __device__ __forceinline__ int64_t grid_thread() { return blockIdx.x * int64_t(blockDim.x) + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_threads() { return int64_t(gridDim.x) * blockDim.x; }
 
-// n / d and n % d for 0 <= n, d < 2^31 with a multiply and a shift instead of a division (the
+// n / d for 0 <= n, d < 2^31 with a multiply and a shift instead of a division (the
 // round-up method of Granlund and Montgomery; PyTorch's IntDivider does the same): memory-bound
 // kernels that locate each element can otherwise spend more time dividing than moving bytes.
 struct FastDivisor {
@@ -68,7 +74,6 @@ struct FastDivisor {
   __host__ __device__ __forceinline__ uint32_t div(uint32_t n) const {
     return uint32_t((((uint64_t(n) * magic) >> 32) + n) >> shift);
   }
-  __host__ __device__ __forceinline__ uint32_t mod(uint32_t n) const { return n - div(n) * divisor; }
 };
 
 constexpr int THREADS = 256;

@@ -305,9 +305,7 @@ template <typename T>
 LrnKernel choose(const LrnShape& s, int64_t size, std::initializer_list<const void*> pointers) {
   if (size > MAX_FIXED_SIZE) return LrnKernel::PerElement;
   if (!s.channels_last) return LrnKernel::Sliding;
-  bool packed = s.C % pack16<T> == 0;
-  for (const void* p : pointers) packed = packed && aligned(p, 16);
-  return packed ? LrnKernel::Packed : LrnKernel::PerElement;
+  return s.C % pack16<T> == 0 && aligned16(pointers) ? LrnKernel::Packed : LrnKernel::PerElement;
 }
 
 }  // namespace

@@ -191,8 +191,7 @@ void with_kernel_choice(const PoolShape& s, const PoolWindow& window, int argmax
   using max_pool2d::Window;
   const int64_t largest = s.N * s.C * std::max(s.H * s.W, s.OH * s.OW);
   constexpr int V = pack16<T>;
-  bool packed = s.channels_last && s.C % V == 0;
-  for (const void* p : pointers) packed = packed && (p == nullptr || aligned(p, 16));
+  const bool packed = s.channels_last && s.C % V == 0 && aligned16(pointers);
   if (largest > std::numeric_limits<int32_t>::max() || argmax_bytes == 4) {
     const Window<0, 0, 0, 0, PoolWindow> generic{window};
     if (argmax_bytes == 4) {
