@@ -1,7 +1,7 @@
-"""The operators of cnnkernels._C: loads the extension (every schema and the CPU/CUDA kernels live in
-csrc/), then registers for each op a fake implementation (shapes, dtypes and strides for
-torch.compile) and an autograd formula that calls the registered backward op, so the whole
-forward + backward stays dispatchable and traceable.
+"""The operators of cnnkernels._C: loads the extension (every schema, the CPU/CUDA kernels and their
+autograd live in csrc/), then registers for each op a fake implementation (shapes, dtypes and strides
+for torch.compile). The Triton op set registers the same autograd formulas here, in Python; each
+calls the registered backward op, so the whole forward + backward stays dispatchable and traceable.
 
 If the extension is missing, importing still works: cnnkernels.nn falls back to PyTorch's ops.
 """
@@ -131,9 +131,11 @@ def register_fakes(ops):
         return torch.empty_like(output, memory_format=compute_format(output))
 
 
-def register_autograd(ops, with_cpp_add_relu=False):
-    """Autograd for an op set: each forward saves only what DESIGN.md lists, and each backward calls the
-    set's registered backward op, so it stays dispatchable and torch.compile traces it."""
+def register_autograd(ops):
+    """Autograd for the Triton op set: each forward saves only what DESIGN.md lists, and each backward
+    calls the set's registered backward op, so it stays dispatchable and torch.compile traces it.
+    (The C++ op set has the same formulas in C++, csrc/autograd.cpp: there the Python call's overhead
+    would cost more than the kernel on small tensors.)"""
 
     # LRN: the backward recomputes the window sums from x, so x is all it keeps.
     def lrn_setup_context(ctx, inputs, output):
@@ -172,18 +174,15 @@ def register_autograd(ops, with_cpp_add_relu=False):
     )
 
     # add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
-    # (The C++ op set has this formula in C++, csrc/autograd.cpp: a Python one costs more than the kernel.)
-    if not with_cpp_add_relu:
-        def add_relu_setup_context(ctx, inputs, output):
-            ctx.save_for_backward(output)
+    def add_relu_setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
 
-        def add_relu_backward(ctx, grad_output):
-            (output,) = ctx.saved_tensors
-            grad = ops.add_relu_backward(grad_output, output)
-            return grad, grad
+    def add_relu_backward(ctx, grad_output):
+        (output,) = ctx.saved_tensors
+        grad = ops.add_relu_backward(grad_output, output)
+        return grad, grad
 
-        torch.library.register_autograd(ops.names["add_relu"], add_relu_backward,
-                                        setup_context=add_relu_setup_context)
+    torch.library.register_autograd(ops.names["add_relu"], add_relu_backward, setup_context=add_relu_setup_context)
 
 
 def _add_relu_inplace_autograd(add_relu_, add_relu_backward):
@@ -211,5 +210,4 @@ def _add_relu_inplace_autograd(add_relu_, add_relu_backward):
 OPS = {}
 if _C is not None:
     OPS["cpu"] = OPS["cuda"] = OpSet()
-    register_fakes(OPS["cpu"])
-    register_autograd(OPS["cpu"], with_cpp_add_relu=True)
+    register_fakes(OPS["cpu"])  # (their autograd is registered by the extension itself)

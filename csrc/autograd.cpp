@@ -1,7 +1,9 @@
-// Autograd for cnnkernels::add_relu in C++ rather than Python: the op is cheap and called often (16
-// times in a ResNet-50 step), and a Python-registered formula costs 20-40 us of interpreter time a
-// call, more than the kernel on small tensors. The other ops keep their Python formulas
-// (cnnkernels/ops.py): their kernels cost far more than the call.
+// Autograd for the C++ op set (CPU and CUDA kernels), in C++ rather than Python: a Python-registered
+// formula costs 20-50 us of interpreter time a call, forward and backward, which is more than the
+// kernel on the networks' small tensors (AlexNet's pool5: 80 us of backward). Each forward saves only
+// what its backward needs (DESIGN.md) and each backward calls the registered backward op, so the
+// graph stays dispatchable and torch.compile traces it. (The Triton op set registers the same
+// formulas in Python: cnnkernels/ops.py, register_autograd.)
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -12,32 +14,117 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor add_relu_below_autograd(const at::Tensor& input, const at::Tensor& residual) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("cnnkernels::add_relu", "")
-                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&)>();
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(input, residual);
+// The typed handle of cnnkernels::<name>, looked up once.
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 
-at::Tensor add_relu_backward_op(const at::Tensor& grad_output, const at::Tensor& output) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("cnnkernels::add_relu_backward", "")
-                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&)>();
-  return op.call(grad_output, output);
+// ------------------------------------------------------------------ LRN
+
+using LrnForward = at::Tensor(const at::Tensor&, int64_t, double, double, double);
+using LrnBackward = at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, double, double, double);
+
+// The backward recomputes the window sums from x, so x is all it keeps.
+class Lrn : public torch::autograd::Function<Lrn> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, int64_t size, double alpha, double beta,
+                            double k) {
+    static const auto op = op_handle<LrnForward>("cnnkernels::lrn_forward");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({input});
+    ctx->saved_data["size"] = size;
+    ctx->saved_data["alpha"] = alpha;
+    ctx->saved_data["beta"] = beta;
+    ctx->saved_data["k"] = k;
+    return op.call(input, size, alpha, beta, k);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    static const auto op = op_handle<LrnBackward>("cnnkernels::lrn_backward");
+    const auto& d = ctx->saved_data;
+    at::Tensor grad = op.call(grad_outputs[0], ctx->get_saved_variables()[0], d.at("size").toInt(),
+                              d.at("alpha").toDouble(), d.at("beta").toDouble(), d.at("k").toDouble());
+    return {grad, {}, {}, {}, {}};
+  }
+};
+
+at::Tensor lrn_autograd(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {
+  return Lrn::apply(input, size, alpha, beta, k);
 }
+
+// ------------------------------------------------------------------ max-pool
+
+using PoolForward = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+                                                       at::IntArrayRef, at::IntArrayRef, bool, bool);
+using PoolBackward = at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymInt, c10::SymInt, at::IntArrayRef,
+                                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+
+// Keeps the one-byte argmax and the input's height and width, not the input.
+class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& input, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                               bool ceil_mode, bool with_argmax) {
+    static const auto op = op_handle<PoolForward>("cnnkernels::max_pool2d_forward");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [output, argmax] = op.call(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
+    ctx->save_for_backward({argmax});
+    ctx->mark_non_differentiable({argmax});
+    ctx->set_materialize_grads(false);  // else autograd fills a zero gradient for the argmax every step
+    auto& d = ctx->saved_data;
+    d["input_height"] = input.sym_size(-2);
+    d["input_width"] = input.sym_size(-1);
+    d["kernel_size"] = kernel_size;
+    d["stride"] = stride;
+    d["padding"] = padding;
+    d["dilation"] = dilation;
+    d["with_argmax"] = with_argmax;
+    return {output, argmax};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    static const auto op = op_handle<PoolBackward>("cnnkernels::max_pool2d_backward");
+    variable_list grads(7);
+    if (!grad_outputs[0].defined()) return grads;
+    const auto& d = ctx->saved_data;
+    TORCH_CHECK(d.at("with_argmax").toBool(),
+                "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
+                "backpropagate through; call it with with_argmax=True when the input requires grad");
+    grads[0] = op.call(grad_outputs[0], ctx->get_saved_variables()[0], d.at("input_height").toSymInt(),
+                       d.at("input_width").toSymInt(), d.at("kernel_size").toIntVector(),
+                       d.at("stride").toIntVector(), d.at("padding").toIntVector(), d.at("dilation").toIntVector());
+    return grads;
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_autograd(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                                               at::IntArrayRef stride, at::IntArrayRef padding,
+                                                               at::IntArrayRef dilation, bool ceil_mode,
+                                                               bool with_argmax) {
+  auto outputs = MaxPool2d::apply(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
+  return {outputs[0], outputs[1]};
+}
+
+// ------------------------------------------------------------------ add+ReLU
+
+using AddReluForward = at::Tensor(const at::Tensor&, const at::Tensor&);
+using AddReluBackward = at::Tensor(const at::Tensor&, const at::Tensor&);
 
 // The output decides where the gradient flows; one gradient serves both inputs.
 class AddReLU : public torch::autograd::Function<AddReLU> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& residual) {
-    at::Tensor output = add_relu_below_autograd(input, residual);
+    static const auto op = op_handle<AddReluForward>("cnnkernels::add_relu");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    at::Tensor output = op.call(input, residual);
     ctx->save_for_backward({output});
     return output;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    const at::Tensor grad = add_relu_backward_op(grad_outputs[0], ctx->get_saved_variables()[0]);
+    static const auto op = op_handle<AddReluBackward>("cnnkernels::add_relu_backward");
+    const at::Tensor grad = op.call(grad_outputs[0], ctx->get_saved_variables()[0]);
     return {grad, grad};
   }
 };
@@ -48,6 +135,10 @@ at::Tensor add_relu_autograd(const at::Tensor& input, const at::Tensor& residual
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(cnnkernels, Autograd, m) { m.impl("add_relu", &add_relu_autograd); }
+TORCH_LIBRARY_IMPL(cnnkernels, Autograd, m) {
+  m.impl("lrn_forward", &lrn_autograd);
+  m.impl("max_pool2d_forward", &max_pool2d_forward_autograd);
+  m.impl("add_relu", &add_relu_autograd);
+}
 
 }  // namespace cnnkernels

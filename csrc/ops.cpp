@@ -1,5 +1,5 @@
-// Every operator schema, declared once. Backends only implement them (cpu/, cuda/); autograd and
-// fake tensors are registered in Python (cnnkernels/ops.py).
+// Every operator schema, declared once. Backends only implement them (cpu/, cuda/); autograd is in
+// autograd.cpp, the fake tensors are registered in Python (cnnkernels/ops.py).
 #include <Python.h>
 #include <torch/library.h>
 

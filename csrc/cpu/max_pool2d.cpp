@@ -1,5 +1,5 @@
 // Max-pool 2-D on the CPU: forward writes the output and, when asked, the compact argmax; the
-// backward scatters each gradient to its argmax within a cache-resident buffer (see below).
+// backward scatters within a plane (NCHW) or gathers along the channels (channels_last), see below.
 // NCHW loops run over output pixels of one plane; channels_last loops run over the contiguous
 // channels of one pixel (vectorised).
 #include <ATen/Dispatch.h>
@@ -9,6 +9,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -28,24 +29,44 @@ struct PoolShape {
   int64_t N, C, H, W, OH, OW;
 };
 
+// Interior windows along one dimension, [lo, hi): o * stride - pad >= 0 and
+// o * stride - pad + (kernel - 1) * dilation < in, so every tap lands inside the input.
+inline std::pair<int64_t, int64_t> interior(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad,
+                                            int64_t dilation) {
+  const int64_t lo = std::min(out, (pad + stride - 1) / stride);
+  const int64_t last_start = in - 1 - (kernel - 1) * dilation + pad;
+  return {lo, last_start < 0 ? lo : std::clamp(last_start / stride + 1, lo, out)};
+}
+
 // One output row at a time. Columns whose windows lie wholly inside the input run taps-outer,
 // columns-inner: each column's running max is its own dependency chain, so the chains overlap
-// (a running max per output, tap after tap, is latency-bound). Edge columns run one by one.
+// (a running max per output, tap after tap, is latency-bound), and the compiler vectorises them.
+// Edge columns run one by one. fp16/bf16 planes are widened to float first, once per plane: read
+// through the conversion, the compiler keeps the loop scalar and branches on every comparison,
+// which random data mispredicts (AlexNet's pool5 in bf16 took twice fp32's time).
 template <typename scalar_t, typename index_t, typename Win>
 void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t lowest = -std::numeric_limits<acc_t>::infinity();
+  constexpr bool widen = !std::is_same_v<acc_t, scalar_t>;
   const int64_t rows = s.N * s.C * s.OH;  // (plane, oh) is a row of the pooled output
-  // Interior columns [ow_lo, ow_hi): ow * sw - pw >= 0 and ow * sw - pw + (kw - 1) * dw < W.
-  const int64_t ow_lo = std::min(s.OW, (w.pw() + w.sw() - 1) / w.sw());
-  const int64_t last_start = s.W - 1 - (w.kw() - 1) * w.dw() + w.pw();
-  const int64_t ow_hi = last_start < 0 ? ow_lo : std::clamp(last_start / w.sw() + 1, ow_lo, s.OW);
+  const auto [ow_lo, ow_hi] = interior(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());
   at::parallel_for(0, rows, std::max<int64_t>(1, 4096 / s.OW), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> best(s.OW);
     std::vector<int32_t> best_tap(s.OW);
+    std::vector<acc_t> wide(widen ? s.H * s.W : 0);  // the current plane, widened
+    int64_t widened = -1;
     for (int64_t row = begin; row < end; ++row) {
       const int64_t plane = row / s.OH, oh = row % s.OH;
-      const scalar_t* xp = x + plane * s.H * s.W;
+      const scalar_t* xs = x + plane * s.H * s.W;
+      if (widen && plane != widened) {
+        for (int64_t i = 0; i < s.H * s.W; ++i) wide[i] = static_cast<acc_t>(xs[i]);
+        widened = plane;
+      }
+      const auto* xp = [&] {
+        if constexpr (widen) return static_cast<const acc_t*>(wide.data());
+        else return xs;
+      }();
       const int64_t h0 = oh * w.sh() - w.ph();
       const int64_t ki0 = first_tap(h0, w.dh()), ki1 = end_tap(h0, w.dh(), w.kh(), s.H);
       auto edge_column = [&](int64_t ow) {
@@ -54,7 +75,7 @@ void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolSha
         acc_t b = lowest;
         int32_t bt = (ki0 < ki1 && kj0 < kj1) ? static_cast<int32_t>(ki0 * w.kw() + kj0) : 0;
         for (int64_t ki = ki0; ki < ki1; ++ki) {
-          const scalar_t* xr = xp + (h0 + ki * w.dh()) * s.W + w0;
+          const auto* xr = xp + (h0 + ki * w.dh()) * s.W + w0;
           for (int64_t kj = kj0; kj < kj1; ++kj) {
             const acc_t v = static_cast<acc_t>(xr[kj * w.dw()]);
             if (takes_over(v, b)) {
@@ -71,9 +92,9 @@ void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolSha
       std::fill(best.begin() + ow_lo, best.begin() + ow_hi, lowest);
       std::fill(best_tap.begin() + ow_lo, best_tap.begin() + ow_hi, ki0 < ki1 ? static_cast<int32_t>(ki0 * w.kw()) : 0);
       for (int64_t ki = ki0; ki < ki1; ++ki) {
-        const scalar_t* xr = xp + (h0 + ki * w.dh()) * s.W - w.pw();
+        const auto* xr = xp + (h0 + ki * w.dh()) * s.W - w.pw();
         for (int64_t kj = 0; kj < w.kw(); ++kj) {
-          const scalar_t* xc = xr + kj * w.dw();
+          const auto* xc = xr + kj * w.dw();
           const int32_t tap = static_cast<int32_t>(ki * w.kw() + kj);
           if (argmax == nullptr) {  // inference: the maximum only
             for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
@@ -146,123 +167,142 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, index_t* argmax, cons
   });
 }
 
-// Where each tap of a window lands, relative to the window's corner. A tap is trusted only after a
-// check: one past the window, or one in the padding (a window wholly in the padding has argmax 0
-// there), is what no forward of ours writes, and must never write outside dx. Windows wholly
-// inside the input need only the first check (inside()); the others check both (locate()).
-struct TapTable {
-  std::vector<int64_t> row, col, offset;  // offset: in elements of a buffer with `pixel_stride` per pixel
-  int64_t last_row = 0, last_col = 0;
-  template <typename Win>
-  TapTable(const Win& w, int64_t W, int64_t pixel_stride) {
-    for (int64_t tap = 0; tap < w.kh() * w.kw(); ++tap) {
-      row.push_back((tap / w.kw()) * w.dh());
-      col.push_back((tap % w.kw()) * w.dw());
-      offset.push_back((row.back() * W + col.back()) * pixel_stride);
-    }
-    last_row = row.back();
-    last_col = col.back();
-  }
-  int64_t taps() const { return static_cast<int64_t>(row.size()); }
-  bool inside(int64_t h0, int64_t w0, int64_t H, int64_t W) const {
-    return h0 >= 0 && h0 + last_row < H && w0 >= 0 && w0 + last_col < W;
-  }
-  template <typename index_t>
-  bool locate(index_t tap, int64_t h0, int64_t w0, int64_t H, int64_t W, int64_t& ih, int64_t& iw) const {
-    const auto t = static_cast<uint64_t>(tap);
-    if (t >= row.size()) return false;
-    ih = h0 + row[t];
-    iw = w0 + col[t];
-    return static_cast<uint64_t>(ih) < static_cast<uint64_t>(H) && static_cast<uint64_t>(iw) < static_cast<uint64_t>(W);
-  }
-};
-
-// The CPU backward scatters: each output's gradient is added to its argmax, in output order, in a
-// zeroed plane that stays in cache: a quarter of a gather's work for 3x3/2 windows (a gather's
-// per-tap checks don't vectorise here), deterministic, no atomics, and the zeroing is no separate
-// pass over memory. (The CUDA kernels gather: max_pool2d::window_with_tap_at.)
-// fp16/bf16 accumulate in a float buffer, then convert, where windows overlap; where they cannot
-// (Window::disjoint) each input receives one gradient at most, added to zero exactly, so they
-// scatter straight into dx as fp32/fp64 always do.
-
-// Zeroes `plane` (H x W, `pixel_stride` apart, `channels` at each) and adds each output gradient
-// of one image's block of channels at its argmax. dy, argmax: the block's first channel at output 0.
-template <typename acc_t, typename scalar_t, typename index_t, typename Win>
-void scatter_image(acc_t* plane, int64_t pixel_stride, int64_t channels, const scalar_t* dy, const index_t* argmax,
-                   int64_t out_pixel_stride, const PoolShape& s, const Win& w, const TapTable& taps) {
-  if (channels == pixel_stride) {
-    std::fill(plane, plane + s.H * s.W * channels, acc_t(0));
+// dy where the tap is the argmax, else +0, as a bitwise AND: no branch (on random data a branch
+// mispredicts half the time, and none lets the compiler vectorise), and a NaN elsewhere stays out.
+template <typename acc_t, typename scalar_t, typename index_t>
+inline acc_t gradient_if(index_t argmax, index_t tap, scalar_t dy) {
+  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {  // float's upper half: mask 16 bits, then widen
+    const auto keep = static_cast<uint16_t>(0 - static_cast<int>(argmax == tap));
+    return std::bit_cast<float>(static_cast<uint32_t>(dy.x & keep) << 16);
   } else {
-    for (int64_t i = 0; i < s.H * s.W; ++i) std::fill(plane + i * pixel_stride, plane + i * pixel_stride + channels, acc_t(0));
-  }
-  for (int64_t oh = 0; oh < s.OH; ++oh) {
-    const int64_t h0 = oh * w.sh() - w.ph();
-    for (int64_t ow = 0; ow < s.OW; ++ow) {
-      const int64_t w0 = ow * w.sw() - w.pw(), o = (oh * s.OW + ow) * out_pixel_stride;
-      if (taps.inside(h0, w0, s.H, s.W)) {
-        acc_t* corner = plane + (h0 * s.W + w0) * pixel_stride;
-        for (int64_t c = 0; c < channels; ++c) {
-          const int64_t tap = static_cast<int64_t>(argmax[o + c]);
-          if (tap < taps.taps()) corner[taps.offset[tap] + c] += static_cast<acc_t>(dy[o + c]);
-        }
-        continue;
-      }
-      for (int64_t c = 0; c < channels; ++c) {
-        int64_t ih, iw;
-        if (taps.locate(argmax[o + c], h0, w0, s.H, s.W, ih, iw)) {
-          plane[(ih * s.W + iw) * pixel_stride + c] += static_cast<acc_t>(dy[o + c]);
-        }
-      }
-    }
+    using bits_t = std::conditional_t<sizeof(acc_t) == 8, uint64_t, uint32_t>;
+    const bits_t keep = bits_t(0) - static_cast<bits_t>(argmax == tap);
+    return std::bit_cast<acc_t>(std::bit_cast<bits_t>(static_cast<acc_t>(dy)) & keep);
   }
 }
 
+// NCHW backward: scatters within a plane. Each output's gradient is added at its argmax, in output
+// order, in a zeroed plane that stays in cache: dx's own for fp32/fp64, and for fp16/bf16 where
+// windows cannot overlap (Window::disjoint: each input gets one gradient at most, added to zero
+// exactly); else a float plane, converted once. (A gather along the plane's rows, tried, ran 2-5x
+// slower: its per-tap tests come in runs of OW, too short to vectorise well.) A tap outside the
+// window, or in the padding, is what no forward of ours writes: it is skipped, never written
+// outside dx.
 template <typename scalar_t, typename index_t, typename Win>
 void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
   const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
-  const TapTable taps(w, s.W, 1);
+  const auto taps = static_cast<uint64_t>(w.kh() * w.kw());
+  std::vector<int64_t> offset(taps);  // of each tap from its window's corner
+  for (uint64_t t = 0; t < taps; ++t) offset[t] = (t / w.kw()) * w.dh() * s.W + (t % w.kw()) * w.dw();
+  const auto [oh_lo, oh_hi] = interior(s.H, s.OH, w.kh(), w.sh(), w.ph(), w.dh());
+  const auto [ow_lo, ow_hi] = interior(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());
   at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> buffer(direct ? 0 : s.H * s.W);
     for (int64_t p = begin; p < end; ++p) {
-      scalar_t* dxp = dx + p * s.H * s.W;
       const scalar_t* dyp = dy + p * s.OH * s.OW;
       const index_t* ap = argmax + p * s.OH * s.OW;
+      auto scatter = [&](auto* plane) {
+        using plane_t = std::remove_pointer_t<decltype(plane)>;
+        std::fill(plane, plane + s.H * s.W, plane_t(0));
+        for (int64_t oh = 0; oh < s.OH; ++oh) {
+          const int64_t h0 = oh * w.sh() - w.ph();
+          const scalar_t* dyr = dyp + oh * s.OW;
+          const index_t* ar = ap + oh * s.OW;
+          auto add_checked = [&](int64_t ow) {  // a window that reaches into the padding
+            const auto tap = static_cast<uint64_t>(ar[ow]);
+            if (tap >= taps) return;
+            const int64_t ih = h0 + static_cast<int64_t>(tap / w.kw()) * w.dh();
+            const int64_t iw = ow * w.sw() - w.pw() + static_cast<int64_t>(tap % w.kw()) * w.dw();
+            if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) plane[ih * s.W + iw] += static_cast<acc_t>(dyr[ow]);
+          };
+          const bool inside = oh >= oh_lo && oh < oh_hi;
+          for (int64_t ow = 0; ow < (inside ? ow_lo : s.OW); ++ow) add_checked(ow);
+          if (!inside) continue;
+          for (int64_t ow = ow_hi; ow < s.OW; ++ow) add_checked(ow);
+          plane_t* corner = plane + h0 * s.W - w.pw();
+          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
+            const auto tap = static_cast<uint64_t>(ar[ow]);
+            if (tap >= taps) continue;
+            plane_t& target = corner[ow * w.sw() + offset[tap]];
+            if constexpr (std::is_same_v<plane_t, scalar_t>) {
+              if (w.disjoint()) {  // the one gradient this input gets: a copy, no conversion
+                target = dyr[ow];
+                continue;
+              }
+            }
+            target += static_cast<acc_t>(dyr[ow]);
+          }
+        }
+      };
+      scalar_t* dxp = dx + p * s.H * s.W;
       if (direct) {
-        scatter_image(dxp, 1, 1, dyp, ap, 1, s, w, taps);
+        scatter(dxp);
       } else {
-        scatter_image(buffer.data(), 1, 1, dyp, ap, 1, s, w, taps);
+        scatter(buffer.data());
         for (int64_t i = 0; i < s.H * s.W; ++i) dxp[i] = static_cast<scalar_t>(buffer[i]);
       }
     }
   });
 }
 
-// channels_last backward: the same scatter, a task per image (split into blocks of channels only
-// when there are fewer images than threads: each block's task walks the whole image).
+// For each input row (or column) i, the windows covering it: window `out` has its tap `tap` at i.
+struct Covers {
+  struct Cover {
+    int64_t out, tap;
+  };
+  std::vector<int64_t> first;  // the covers of i are list[first[i]], ..., list[first[i + 1] - 1]
+  std::vector<Cover> list;
+  Covers(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
+    for (int64_t i = 0; i < in; ++i) {
+      first.push_back(static_cast<int64_t>(list.size()));
+      for (int64_t t = 0; t < kernel; ++t) {
+        const int64_t o = max_pool2d::window_with_tap_at<int64_t>(i, t, stride, pad, dilation, out);
+        if (o >= 0) list.push_back({o, t});
+      }
+    }
+    first.push_back(static_cast<int64_t>(list.size()));
+  }
+};
+
+// channels_last backward: gathers. Each input pixel sums, channel by channel, the gradients of the
+// windows covering it whose argmax it is (vectorised along the channels), in a fixed order, in dx's
+// own pixel for fp32/fp64 or a float one converted once: no zero-fill pass over dx, no float plane,
+// and a tap that is no window's argmax never matches. (Measured against a scatter: 1.2-2.5x faster
+// in fp32; keeping a block of channels' sums in registers instead ran 2x slower.)
 template <typename scalar_t, typename index_t, typename Win>
 void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s,
                             const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t C = s.C, pixels = s.H * s.W;
-  const int64_t splits = std::clamp<int64_t>(at::get_num_threads() / std::max<int64_t>(1, s.N), 1, (C + 15) / 16);
-  const int64_t CHANNELS = (C + splits - 1) / splits, blocks = (C + CHANNELS - 1) / CHANNELS;
-  const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
-  // the float buffer holds [pixel][channel of the block]; dx, [pixel][all channels]
-  const TapTable taps(w, s.W, direct ? C : CHANNELS);
-  at::parallel_for(0, s.N * blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> buffer(direct ? 0 : pixels * CHANNELS);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t n = task / blocks, c0 = (task % blocks) * CHANNELS, nc = std::min(CHANNELS, C - c0);
-      scalar_t* dxn = dx + n * pixels * C + c0;
-      const int64_t o = n * s.OH * s.OW * C + c0;
-      if (direct) {
-        scatter_image(dxn, C, nc, dy + o, argmax + o, C, s, w, taps);
-        continue;
-      }
-      scatter_image(buffer.data(), CHANNELS, nc, dy + o, argmax + o, C, s, w, taps);
-      for (int64_t i = 0; i < pixels; ++i) {
-        for (int64_t c = 0; c < nc; ++c) dxn[i * C + c] = static_cast<scalar_t>(buffer[i * CHANNELS + c]);
+  constexpr bool direct = std::is_same_v<acc_t, scalar_t>;
+  const int64_t C = s.C;
+  const Covers rows(s.H, s.OH, w.kh(), w.sh(), w.ph(), w.dh());
+  const Covers cols(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());
+  at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buffer(direct ? 0 : C);
+    for (int64_t r = begin; r < end; ++r) {  // (n, ih) is a row of dx's pixels
+      const int64_t n = r / s.H, ih = r % s.H;
+      for (int64_t iw = 0; iw < s.W; ++iw) {
+        scalar_t* dxp = dx + (r * s.W + iw) * C;
+        acc_t* acc = [&] {
+          if constexpr (direct) return dxp;
+          else return buffer.data();
+        }();
+        std::fill(acc, acc + C, acc_t(0));
+        for (int64_t i = rows.first[ih]; i < rows.first[ih + 1]; ++i) {
+          const auto [oh, ki] = rows.list[i];
+          for (int64_t j = cols.first[iw]; j < cols.first[iw + 1]; ++j) {
+            const auto [ow, kj] = cols.list[j];
+            const auto tap = static_cast<index_t>(ki * w.kw() + kj);
+            const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C;
+            const scalar_t* dyp = dy + o;
+            const index_t* ap = argmax + o;
+            for (int64_t c = 0; c < C; ++c) acc[c] += gradient_if<acc_t>(ap[c], tap, dyp[c]);
+          }
+        }
+        if constexpr (!direct) {
+          for (int64_t c = 0; c < C; ++c) dxp[c] = static_cast<scalar_t>(acc[c]);
+        }
       }
     }
   });
