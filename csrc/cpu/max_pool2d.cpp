@@ -193,8 +193,9 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
   using acc_t = at::opmath_type<scalar_t>;
   const bool direct = std::is_same_v<acc_t, scalar_t> || w.disjoint();
   const auto taps = static_cast<uint64_t>(w.kh() * w.kw());
-  std::vector<int64_t> offset(taps);  // of each tap from its window's corner
-  for (uint64_t t = 0; t < taps; ++t) offset[t] = (t / w.kw()) * w.dh() * s.W + (t % w.kw()) * w.dw();
+  std::vector<int64_t> offsets(taps);  // of each tap from its window's corner
+  for (uint64_t t = 0; t < taps; ++t) offsets[t] = (t / w.kw()) * w.dh() * s.W + (t % w.kw()) * w.dw();
+  const int64_t* offset = offsets.data();  // (a plain pointer: the compiler keeps it in a register)
   const auto [oh_lo, oh_hi] = interior(s.H, s.OH, w.kh(), w.sh(), w.ph(), w.dh());
   const auto [ow_lo, ow_hi] = interior(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());
   at::parallel_for(0, s.N * s.C, 1, [&](int64_t begin, int64_t end) {
