@@ -203,9 +203,8 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
     for (int64_t p = begin; p < end; ++p) {
       const scalar_t* dyp = dy + p * s.OH * s.OW;
       const index_t* ap = argmax + p * s.OH * s.OW;
-      auto scatter = [&](auto* plane) {
+      auto scatter = [&](auto* plane) {  // plane: zeroed
         using plane_t = std::remove_pointer_t<decltype(plane)>;
-        std::fill(plane, plane + s.H * s.W, plane_t(0));
         for (int64_t oh = 0; oh < s.OH; ++oh) {
           const int64_t h0 = oh * w.sh() - w.ph();
           const scalar_t* dyr = dyp + oh * s.OW;
@@ -238,10 +237,14 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
       };
       scalar_t* dxp = dx + p * s.H * s.W;
       if (direct) {
+        std::fill(dxp, dxp + s.H * s.W, scalar_t(0));
         scatter(dxp);
-      } else {
+      } else {  // the buffer starts zeroed, and is zeroed again as it is read
         scatter(buffer.data());
-        for (int64_t i = 0; i < s.H * s.W; ++i) dxp[i] = static_cast<scalar_t>(buffer[i]);
+        for (int64_t i = 0; i < s.H * s.W; ++i) {
+          dxp[i] = static_cast<scalar_t>(buffer[i]);
+          buffer[i] = acc_t(0);
+        }
       }
     }
   });
