@@ -1,8 +1,8 @@
 // Autograd for the C++ op set (CPU and CUDA kernels), in C++ rather than Python: a Python-registered
 // formula cost about 20 us more per backward call, measured on AlexNet's pool5, whose whole CPU
-// backward takes 60-90 us (and a GPU kernel on such tensors takes less than the call). Each forward saves only
-// what its backward needs (DESIGN.md) and each backward calls the registered backward op, so the
-// graph stays dispatchable and torch.compile traces it. (The Triton op set registers the same
+// backward takes 60-90 us (and a GPU kernel on such tensors takes less than the call). Each forward
+// saves only what its backward needs (DESIGN.md) and each backward calls the registered backward op,
+// so the graph stays dispatchable and torch.compile traces it. (The Triton op set registers the same
 // formulas in Python: cnnkernels/ops.py, register_autograd.)
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
