@@ -10,16 +10,17 @@ from .timing import progress, peak_extra_mb, time_ms
 
 
 def minimal_bytes(case, x, out, direction):
-    """DESIGN.md's minimal bytes. Max-pool both ways counts input + output, as the anchors do."""
+    """DESIGN.md's minimal bytes. Max-pool both ways counts input + output, as the anchors do; the
+    add+ReLU backward reads dy and a bit mask (one bit per element) and writes dx."""
     es, n_in, n_out = x.element_size(), x.numel(), out.numel()
     per_direction = {
-        "lrn": {"fwd": 2 * n_in, "bwd": 3 * n_in},
-        "max_pool2d": {"fwd": n_in + n_out, "bwd": n_in + n_out},
-        "add_relu": {"fwd": 3 * n_in, "bwd": 3 * n_in},
+        "lrn": {"fwd": 2 * es * n_in, "bwd": 3 * es * n_in},
+        "max_pool2d": {"fwd": es * (n_in + n_out), "bwd": es * (n_in + n_out)},
+        "add_relu": {"fwd": 3 * es * n_in, "bwd": 2 * es * n_in + (n_in + 7) // 8},
     }[case.op]
     if direction == "fwd+bwd":
-        return es * (per_direction["fwd"] + per_direction["bwd"])
-    return es * per_direction[direction]
+        return per_direction["fwd"] + per_direction["bwd"]
+    return per_direction[direction]
 
 
 def saved_for_backward_bytes(fn, inputs):

@@ -58,6 +58,11 @@ def pool_output_size(size, kernel, stride, pad, dilation, ceil_mode):
     return out
 
 
+def add_relu_mask_bytes(numel):
+    """Bytes of add+ReLU's bit mask: one bit per element (csrc/add_relu.h)."""
+    return (numel + 7) // 8
+
+
 def argmax_dtype(kernel_size):
     """One byte per output element for windows of up to 256 positions (csrc/prepare.h)."""
     return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
@@ -118,17 +123,22 @@ def register_fakes(ops):
         return torch.empty(shape, dtype=grad_output.dtype, device=grad_output.device,
                            memory_format=compute_format(grad_output))
 
+    def add_relu_mask(output, with_mask):
+        return output.new_empty(add_relu_mask_bytes(output.numel()) if with_mask else 0, dtype=torch.uint8)
+
     @torch.library.register_fake(ops.names["add_relu"])
-    def _(input, residual):
-        return torch.empty_like(input, memory_format=compute_format(input))
+    def _(input, residual, with_mask):
+        output = torch.empty_like(input, memory_format=compute_format(input))
+        return output, add_relu_mask(output, with_mask)
 
     @torch.library.register_fake(ops.names["add_relu_"])
-    def _(input, residual):
-        return None
+    def _(input, residual, with_mask):
+        return add_relu_mask(input, with_mask)
 
     @torch.library.register_fake(ops.names["add_relu_backward"])
-    def _(grad_output, output):
-        return torch.empty_like(output, memory_format=compute_format(output))
+    def _(grad_output, mask, channels_last):
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        return torch.empty_like(grad_output, memory_format=fmt)
 
 
 def register_autograd(ops):
@@ -173,34 +183,46 @@ def register_autograd(ops):
         ops.names["max_pool2d_forward"], max_pool2d_backward, setup_context=max_pool2d_setup_context
     )
 
-    # add+ReLU: the output decides where the gradient flows; one gradient serves both inputs.
+    # add+ReLU: keeps the bit mask of where the gradient flows; one gradient serves both inputs.
     def add_relu_setup_context(ctx, inputs, output):
-        ctx.save_for_backward(output)
+        input, _residual, ctx.with_mask = inputs
+        ctx.channels_last = compute_format(input) == torch.channels_last
+        ctx.save_for_backward(output[1])
+        ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # else autograd fills a zero gradient for the mask every step
 
-    def add_relu_backward(ctx, grad_output):
-        (output,) = ctx.saved_tensors
-        grad = ops.add_relu_backward(grad_output, output)
-        return grad, grad
+    def add_relu_backward(ctx, grad_output, _grad_mask):
+        if grad_output is None:
+            return None, None, None
+        if not ctx.with_mask:
+            raise RuntimeError(
+                f"{ops.names['add_relu']} was called with with_mask=False, so it kept nothing to backpropagate "
+                "through; call it with with_mask=True when an input requires grad"
+            )
+        (mask,) = ctx.saved_tensors
+        grad = ops.add_relu_backward(grad_output, mask, ctx.channels_last)
+        return grad, grad, None
 
     torch.library.register_autograd(ops.names["add_relu"], add_relu_backward, setup_context=add_relu_setup_context)
 
 
 def _add_relu_inplace_autograd(add_relu_, add_relu_backward):
     """Autograd for an in-place add_relu_ (torch.library cannot register autograd for a mutating op):
-    the input is overwritten by the output, which is all the backward needs."""
+    keeps the bit mask the op returns; one gradient serves both inputs."""
 
     class AddReLUInplace(torch.autograd.Function):
         @staticmethod
         def forward(ctx, input, residual):
-            add_relu_(input, residual)
+            ctx.channels_last = compute_format(input) == torch.channels_last
+            mask = add_relu_(input, residual, True)
             ctx.mark_dirty(input)
-            ctx.save_for_backward(input)
+            ctx.save_for_backward(mask)
             return input
 
         @staticmethod
         def backward(ctx, grad_output):
-            (output,) = ctx.saved_tensors
-            grad = add_relu_backward(grad_output, output)
+            (mask,) = ctx.saved_tensors
+            grad = add_relu_backward(grad_output, mask, ctx.channels_last)
             return grad, grad
 
     return AddReLUInplace

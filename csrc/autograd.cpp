@@ -8,6 +8,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
+#include "prepare.h"
+
 namespace cnnkernels {
 namespace {
 
@@ -108,29 +110,41 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_autograd(const at::Tensor&
 
 // ------------------------------------------------------------------ add+ReLU
 
-using AddReluForward = at::Tensor(const at::Tensor&, const at::Tensor&);
-using AddReluBackward = at::Tensor(const at::Tensor&, const at::Tensor&);
+using AddReluForward = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, bool);
+using AddReluBackward = at::Tensor(const at::Tensor&, const at::Tensor&, bool);
 
-// The output decides where the gradient flows; one gradient serves both inputs.
+// Keeps the bit mask of where the gradient flows, not the output; one gradient serves both inputs.
 class AddReLU : public torch::autograd::Function<AddReLU> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& residual) {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& residual,
+                               bool with_mask) {
     static const auto op = op_handle<AddReluForward>("cnnkernels::add_relu");
     at::AutoDispatchBelowADInplaceOrView guard;
-    at::Tensor output = op.call(input, residual);
-    ctx->save_for_backward({output});
-    return output;
+    auto [output, mask] = op.call(input, residual, with_mask);
+    ctx->save_for_backward({mask});
+    ctx->mark_non_differentiable({mask});
+    ctx->set_materialize_grads(false);  // else autograd fills a zero gradient for the mask every step
+    ctx->saved_data["channels_last"] = compute_format(input) == at::MemoryFormat::ChannelsLast;
+    ctx->saved_data["with_mask"] = with_mask;
+    return {output, mask};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     static const auto op = op_handle<AddReluBackward>("cnnkernels::add_relu_backward");
-    const at::Tensor grad = op.call(grad_outputs[0], ctx->get_saved_variables()[0]);
-    return {grad, grad};
+    if (!grad_outputs[0].defined()) return {{}, {}, {}};
+    const auto& d = ctx->saved_data;
+    TORCH_CHECK(d.at("with_mask").toBool(),
+                "cnnkernels::add_relu was called with with_mask=False, so it kept nothing to backpropagate "
+                "through; call it with with_mask=True when an input requires grad");
+    const at::Tensor grad = op.call(grad_outputs[0], ctx->get_saved_variables()[0], d.at("channels_last").toBool());
+    return {grad, grad, {}};
   }
 };
 
-at::Tensor add_relu_autograd(const at::Tensor& input, const at::Tensor& residual) {
-  return AddReLU::apply(input, residual);
+std::tuple<at::Tensor, at::Tensor> add_relu_autograd(const at::Tensor& input, const at::Tensor& residual,
+                                                     bool with_mask) {
+  auto outputs = AddReLU::apply(input, residual, with_mask);
+  return {outputs[0], outputs[1]};
 }
 
 }  // namespace

@@ -18,11 +18,17 @@ TORCH_LIBRARY(cnnkernels, m) {
       "max_pool2d_backward(Tensor grad_output, Tensor argmax, SymInt input_height, SymInt input_width, "
       "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
 
-  // relu(input + residual); the backward needs only the output, and one gradient serves both inputs.
-  m.def("add_relu(Tensor input, Tensor residual) -> Tensor");
-  // In place: writes into input. Returns nothing, so torch.compile can functionalize it.
-  m.def("add_relu_(Tensor(a!) input, Tensor residual) -> ()");
-  m.def("add_relu_backward(Tensor grad_output, Tensor output) -> Tensor");
+  // relu(input + residual). Returns the output and, when with_mask, the one bit per element the
+  // backward needs (where the gradient flows; uint8, (numel + 7) / 8 bytes, in the order of the
+  // output's memory: csrc/add_relu.h); otherwise an empty mask, so inference writes only the output.
+  // One gradient serves both inputs.
+  m.def("add_relu(Tensor input, Tensor residual, bool with_mask) -> (Tensor, Tensor)");
+  // In place: writes into input; returns the mask (no alias of input, so torch.compile can
+  // functionalize it).
+  m.def("add_relu_(Tensor(a!) input, Tensor residual, bool with_mask) -> Tensor");
+  // channels_last: whether the forward computed in channels_last order (its mask's element order,
+  // cnnkernels.ops.compute_format of its input); dx comes back in that layout.
+  m.def("add_relu_backward(Tensor grad_output, Tensor mask, bool channels_last) -> Tensor");
 }
 
 // What was compiled, for `python -m cnnkernels`. setup.py passes the CUDA architectures as a

@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "add_relu.h"
 #include "max_pool2d.h"
 
 namespace cnnkernels {
@@ -216,6 +217,37 @@ inline ElementwiseCall prepare_elementwise(const at::Tensor& first, const at::Te
   const auto format = compute_format(first);
   ElementwiseCall call{first.contiguous(format), second.contiguous(format), {}};
   call.out = at::empty_like(call.a, call.a.options(), format);
+  return call;
+}
+
+// Training's bit mask of where the gradient flows (csrc/add_relu.h), for `output`'s elements; empty for
+// inference.
+inline at::Tensor empty_add_relu_mask(const at::Tensor& output, bool with_mask) {
+  return at::empty({with_mask ? add_relu::mask_bytes(output.numel()) : 0}, output.options().dtype(at::kByte));
+}
+
+// The backward's operands: dy in the layout the forward computed in (its mask's element order), and
+// dx allocated in it.
+struct AddReluBackwardCall {
+  at::Tensor dy, mask, dx;
+};
+
+inline AddReluBackwardCall prepare_add_relu_backward(const at::Tensor& grad_output, const at::Tensor& mask,
+                                                     bool channels_last) {
+  const char* op = "add_relu_backward";
+  check_floating(grad_output, op, "grad_output");
+  const int64_t bytes = add_relu::mask_bytes(grad_output.numel());
+  TORCH_CHECK_VALUE(mask.dim() == 1 && mask.scalar_type() == at::kByte && mask.numel() == bytes, op,
+                    ": expected a 1-D uint8 mask of ", bytes, " bytes for grad_output of shape ", grad_output.sizes(),
+                    " (from add_relu with with_mask=True), got shape ", mask.sizes(), " and dtype ",
+                    mask.scalar_type());
+  TORCH_CHECK_VALUE(mask.device() == grad_output.device(), op, ": expected mask on ", grad_output.device(), ", got ",
+                    mask.device());
+  TORCH_CHECK_VALUE(!channels_last || grad_output.dim() == 4, op,
+                    ": channels_last applies to 4-D tensors only, got grad_output of shape ", grad_output.sizes());
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  AddReluBackwardCall call{grad_output.contiguous(format), mask.contiguous(), {}};
+  call.dx = at::empty_like(call.dy, call.dy.options(), format);
   return call;
 }
 

@@ -102,3 +102,14 @@ def check_accuracy(ours, reference64, torch_lowp=None, what="output"):
     assert err <= 2 * torch_err + ulp, (
         f"{what}: {ours.dtype} error {err:.3g} is more than twice PyTorch's {torch_err:.3g} (+1 ulp {ulp:.3g})"
     )
+
+
+def add_relu_mask_of(output):
+    """The bit mask add+ReLU's training forward writes (csrc/add_relu.h), from its output: bit j of
+    byte k set where element 8k + j, in memory order, passes the gradient (y > 0 or NaN)."""
+    y = output.detach().cpu()
+    flat = y.flatten() if y.is_contiguous() else y.permute(0, 2, 3, 1).flatten()  # channels_last: NHWC order
+    passes = torch.zeros((flat.numel() + 7) // 8 * 8, dtype=torch.int32)
+    passes[:flat.numel()] = (~(flat <= 0)).int()
+    return (passes.view(-1, 8) << torch.arange(8)).sum(1).to(torch.uint8)
+

@@ -1,10 +1,12 @@
 """add+ReLU against relu(input + residual): every dtype and layout (mixed layouts too), odd sizes,
-the in-place variant, gradients of both inputs, NaN, gradcheck."""
+the in-place variant, gradients of both inputs, NaN, gradcheck; the bit mask training keeps instead
+of the output."""
 import pytest
 import torch
 
 import cnnkernels.nn.functional as CF
-from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
+from cnnkernels.ops import OPS, compute_format
+from conftest import LAYOUTS, add_relu_mask_of, check_accuracy, dtypes_for, make_layout, random_input
 
 SHAPES = [(2, 3, 5, 7), (1, 1, 1, 1023), (1, 1, 1, 1), (4, 9, 3, 3)]
 
@@ -106,3 +108,75 @@ def test_gradcheck(backend_device):
     a = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
     b = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
     assert torch.autograd.gradcheck(lambda x, r: CF.add_relu(x, r, backend=backend), (a, b))
+
+
+def inputs_with_zero_sums(shape, dtype, device, layout):
+    """Random a and b in `layout` where some sums are exactly +0 and some are NaN."""
+    a = random_input(shape, dtype, device)
+    b = random_input(shape, dtype, device)
+    a.view(-1)[1::5] = -b.view(-1)[1::5]
+    a.view(-1)[::7] = float("nan")
+    return make_layout(a, layout), make_layout(b, layout)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", SHAPES + [(3, 5, 1, 1), (2, 4, 3)], ids=str)
+def test_mask_marks_where_the_gradient_flows(backend_device, shape, layout):
+    """The mask the training forward returns: one bit per element in the output's memory order, set
+    where y > 0 or NaN; none without with_mask; the in-place op returns the same one."""
+    backend, device = backend_device
+    ops = OPS[backend]
+    for dtype in dtypes_for(backend):
+        a, b = inputs_with_zero_sums(shape, dtype, device, layout)
+        y, mask = ops.add_relu(a, b, True)
+        assert mask.dtype == torch.uint8 and mask.shape == ((a.numel() + 7) // 8,)
+        assert torch.equal(mask.cpu(), add_relu_mask_of(y))
+        assert ops.add_relu(a, b, False)[1].numel() == 0
+        inplace = a.clone()
+        assert torch.equal(ops.add_relu_(inplace, b, True).cpu(), mask.cpu())
+        assert ops.add_relu_(a.clone(), b, False).numel() == 0
+
+
+@pytest.mark.parametrize("mask_layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("grad_layout", LAYOUTS)
+def test_backward_reads_the_mask_in_its_own_layout(backend_device, grad_layout, mask_layout):
+    """dy in any layout: dx = dy where the mask's bit is set, else 0, in the layout the mask was made in."""
+    backend, device = backend_device
+    ops = OPS[backend]
+    for dtype in dtypes_for(backend):
+        a, b = inputs_with_zero_sums((2, 3, 5, 7), dtype, device, mask_layout)
+        y, mask = ops.add_relu(a, b, True)
+        dy = make_layout(random_input(y.shape, dtype, device), grad_layout)
+        channels_last = compute_format(a) == torch.channels_last
+        dx = ops.add_relu_backward(dy, mask, channels_last)
+        assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))
+        assert dx.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_training_keeps_only_the_mask(backend_device, inplace):
+    """Autograd saves one bit per element (not the output), and one gradient serves both inputs."""
+    backend, device = backend_device
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    w = random_input((2, 3, 5, 7), torch.float32, device).requires_grad_()
+    r = random_input((2, 3, 5, 7), torch.float32, device).requires_grad_()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = CF.add_relu(w * 1.0, r, inplace=inplace, backend=backend)
+    mask_bytes = (y.numel() + 7) // 8
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.uint8, mask_bytes)]
+    da, db = torch.autograd.grad(y, (w, r), torch.ones_like(y))
+    assert torch.equal(da, db) and torch.equal(da, (y > 0).float())
+
+
+def test_backward_without_a_mask_is_refused(backend_device):
+    backend, device = backend_device
+    a = random_input((2, 3, 4), torch.float32, device).requires_grad_()
+    y, _ = OPS[backend].add_relu(a, torch.ones_like(a), False)
+    with pytest.raises(RuntimeError, match="with_mask=False"):
+        y.sum().backward()
+

@@ -57,12 +57,14 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [9, 9], [2, 2], [0, 0], [1, 1], False, True), "bigger"),
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "argmax"),
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "dtype Byte"),
-    (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0]), "same shape"),
-    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.half()), "same dtype"),
+    (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0], True), "same shape"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.byte().flatten(), False), "uint8 mask of 48 bytes"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48), False), "uint8 mask of 48 bytes"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4[0], torch.zeros(24, dtype=torch.uint8), True), "4-D tensors only"),
     # a grad_output whose size no forward of this geometry gives
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4[..., :4, :4], x4[..., :4, :4].byte(), 2, 2, [2, 2], [2, 2],
                                                       [0, 0], [1, 1]), "not the pooled size"),
-    (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1]))(torch.arange(1.0, 7.0)), "partly overlaps"),
+    (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1], False))(torch.arange(1.0, 7.0)), "partly overlaps"),
 ]
 
 

@@ -22,9 +22,10 @@ def opcheck_samples(backend, device):
             (ops.lrn_backward, (torch.randn_like(x), x, 5, 1e-2, 0.75, 1.0)),
             (ops.max_pool2d_forward, (rx, [3, 3], [2, 2], [1, 1], [1, 1], True, True)),
             (ops.max_pool2d_forward, (x, [2, 2], [2, 2], [0, 0], [1, 1], False, False)),
-            (ops.add_relu, (rx, torch.randn_like(x).requires_grad_())),
-            (ops.add_relu_, (x.clone(), torch.randn_like(x))),
-            (ops.add_relu_backward, (torch.randn_like(x), torch.relu(x))),
+            (ops.add_relu, (rx, torch.randn_like(x).requires_grad_(), True)),
+            (ops.add_relu, (x, torch.randn_like(x), False)),
+            (ops.add_relu_, (x.clone(), torch.randn_like(x), True)),
+            (ops.add_relu_backward, (torch.randn_like(x), ops.add_relu(x, x, True)[1], fmt == torch.channels_last)),
         ]
         y, argmax = ops.max_pool2d_forward(x, [3, 3], [2, 2], [1, 1], [1, 1], True, True)
         samples.append(

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkernels import backends, ops
+from conftest import add_relu_mask_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # launchers.h DType
@@ -54,7 +55,7 @@ def emulated(tmp_path_factory):
     lib.lrn_backward_c.argtypes = [i32, ptr, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
     lib.max_pool2d_forward_c.argtypes = [i32, ptr, ptr, ptr, i32] + [i64] * 6 + [i32] + [i64] * 8
     lib.max_pool2d_backward_c.argtypes = [i32, ptr, ptr, i32, ptr] + [i64] * 6 + [i32] + [i64] * 8
-    lib.add_relu_forward_c.argtypes = [i32, ptr, ptr, ptr, i64]
+    lib.add_relu_forward_c.argtypes = [i32, ptr, ptr, ptr, ptr, i64]
     lib.add_relu_backward_c.argtypes = [i32, ptr, ptr, ptr, i64]
     return lib
 
@@ -148,15 +149,24 @@ def test_max_pool2d(emulated):
 
 def test_add_relu(emulated):
     emulated.set_max_blocks(3)
-    for n in (0, 1, 3, 4, 5, 1000, 1003, 4096):
+    for n in (0, 1, 3, 4, 5, 8, 9, 1000, 1003, 4096):
         for dtype in DTYPE_CODE:
-            for offset in (0, 1, 4):  # offset 1 breaks the 16-byte alignment of the fp32 vector path
+            for offset in (0, 1, 4):  # offset 1 breaks the 16-byte alignment of the vector path
                 buffer = torch.randn(3 * n + 16).to(dtype)
                 a, b = buffer[offset:offset + n], buffer[n + 16:2 * n + 16]
                 a[::7] = float("nan")
-                y = torch.full((n + 8,), float("nan"), dtype=dtype)[offset:offset + n]
-                assert emulated.add_relu_forward_c(DTYPE_CODE[dtype], a.data_ptr(), b.data_ptr(), y.data_ptr(), n) == 0
-                assert torch.equal(y.nan_to_num(9), torch.relu(a + b).nan_to_num(9))
-                dy, dx = torch.randn(n).to(dtype), torch.full((n,), float("nan"), dtype=dtype)
-                assert emulated.add_relu_backward_c(DTYPE_CODE[dtype], dy.data_ptr(), y.data_ptr(), dx.data_ptr(), n) == 0
+                a[1::11] = -b[1::11]  # sums of exactly +0
+                expected = torch.relu(a + b)
+                for with_mask in (False, True):
+                    y = torch.full((n + 8,), float("nan"), dtype=dtype)[offset:offset + n]
+                    mask = torch.full(((n + 7) // 8,), 0xA5, dtype=torch.uint8)
+                    code = emulated.add_relu_forward_c(DTYPE_CODE[dtype], a.data_ptr(), b.data_ptr(), y.data_ptr(),
+                                                       mask.data_ptr() if with_mask else None, n)
+                    assert code == 0
+                    assert torch.equal(y.nan_to_num(9), expected.nan_to_num(9))
+                assert torch.equal(mask, add_relu_mask_of(y))
+                dy = torch.randn(n + 8).to(dtype)[offset:offset + n]
+                dx = torch.full((n + 8,), float("nan"), dtype=dtype)[offset:offset + n]
+                code = emulated.add_relu_backward_c(DTYPE_CODE[dtype], dy.data_ptr(), mask.data_ptr(), dx.data_ptr(), n)
+                assert code == 0
                 assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))

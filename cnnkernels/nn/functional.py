@@ -112,9 +112,10 @@ def add_relu(input, residual, inplace=False, *, backend="auto"):
     if name == "torch":
         return torch.relu_(input.add_(residual)) if inplace else torch.relu(input + residual)
     op_set = ops.OPS[name]
+    with_mask = torch.is_grad_enabled() and (input.requires_grad or residual.requires_grad)
     if not inplace:
-        return op_set.add_relu(input, residual)
-    if torch.is_grad_enabled() and (input.requires_grad or residual.requires_grad):
+        return op_set.add_relu(input, residual, with_mask)[0]
+    if with_mask:
         return op_set.add_relu_inplace_autograd.apply(input, residual)
-    op_set.add_relu_(input, residual)
+    op_set.add_relu_(input, residual, False)
     return input

@@ -1,35 +1,52 @@
-"""add+ReLU in Triton: y = relu(a + b); backward dx = dy where y > 0 (or NaN), else 0 (PyTorch's rule)."""
+"""add+ReLU in Triton: y = relu(a + b); backward dx = dy where y > 0 (or NaN), else 0 (PyTorch's rule),
+read from the bit mask the training forward writes (csrc/add_relu.h: bit j of byte k is element 8k + j
+in memory order)."""
 import torch
 import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from ..ops import add_relu_mask_bytes
 from ._common import check_dtype, compute_format
 
-BLOCK = 1024
+BLOCK = 1024  # a multiple of 8: each program writes whole mask bytes
 
 
 @triton.jit
-def _add_relu_forward_kernel(a_ptr, b_ptr, y_ptr, n, BLOCK: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = i < n
-    s = tl.load(a_ptr + i, mask=mask).to(tl.float32) + tl.load(b_ptr + i, mask=mask).to(tl.float32)
-    tl.store(y_ptr + i, tl.where(s < 0.0, 0.0, s).to(y_ptr.dtype.element_ty), mask=mask)  # keeps NaN
+def _add_relu_forward_kernel(a_ptr, b_ptr, y_ptr, mask_ptr, n, WITH_MASK: tl.constexpr, BLOCK: tl.constexpr):
+    program = tl.program_id(0).to(tl.int64)
+    i = program * BLOCK + tl.arange(0, BLOCK)
+    inside = i < n
+    s = tl.load(a_ptr + i, mask=inside).to(tl.float32) + tl.load(b_ptr + i, mask=inside).to(tl.float32)
+    y = tl.where(s < 0.0, 0.0, s).to(y_ptr.dtype.element_ty)  # keeps NaN
+    tl.store(y_ptr + i, y, mask=inside)
+    if WITH_MASK:
+        stored = y.to(tl.float32)  # the rule is taken on y as stored, as PyTorch takes it
+        passes = ((stored > 0.0) | (stored != stored)) & inside
+        bits = tl.reshape(passes.to(tl.int32), (BLOCK // 8, 8)) << tl.arange(0, 8)[None, :]
+        byte = program * (BLOCK // 8) + tl.arange(0, BLOCK // 8)
+        tl.store(mask_ptr + byte, tl.sum(bits, axis=1).to(tl.uint8), mask=byte < (n + 7) // 8)
 
 
 @triton.jit
-def _add_relu_backward_kernel(dy_ptr, y_ptr, dx_ptr, n, BLOCK: tl.constexpr):
+def _add_relu_backward_kernel(dy_ptr, mask_ptr, dx_ptr, n, BLOCK: tl.constexpr):
     i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = i < n
-    y = tl.load(y_ptr + i, mask=mask).to(tl.float32)
-    dy = tl.load(dy_ptr + i, mask=mask).to(tl.float32)
-    tl.store(dx_ptr + i, tl.where(y <= 0.0, 0.0, dy).to(dx_ptr.dtype.element_ty), mask=mask)
+    inside = i < n
+    bits = tl.load(mask_ptr + i // 8, mask=inside, other=0).to(tl.int32)
+    passes = ((bits >> (i % 8).to(tl.int32)) & 1) != 0
+    dy = tl.load(dy_ptr + i, mask=inside)
+    tl.store(dx_ptr + i, tl.where(passes, dy, 0.0).to(dx_ptr.dtype.element_ty), mask=inside)
 
 
-def _launch(kernel, first, second, out):
-    n = out.numel()
+def _forward(a, b, y, with_mask):
+    """y = relu(a + b) over dense a, b, y of one layout; returns the mask (empty unless with_mask)."""
+    n = y.numel()
+    mask = torch.empty(add_relu_mask_bytes(n) if with_mask else 0, dtype=torch.uint8, device=y.device)
     if n:
-        wrap_triton(kernel)[(triton.cdiv(n, BLOCK),)](first, second, out, n, BLOCK=BLOCK)
+        # without a mask the kernel never touches mask_ptr: y stands in for the empty tensor
+        wrap_triton(_add_relu_forward_kernel)[(triton.cdiv(n, BLOCK),)](
+            a, b, y, mask if with_mask else y, n, WITH_MASK=with_mask, BLOCK=BLOCK)
+    return mask
 
 
 def _operands(first, second, op):
@@ -42,27 +59,40 @@ def _operands(first, second, op):
 
 
 @triton_op("cnnkernels::add_relu_triton", mutates_args=())
-def add_relu_triton(input: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+def add_relu_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool) -> tuple[torch.Tensor, torch.Tensor]:
     a, b = _operands(input, residual, "add_relu")
     y = torch.empty_like(a)
-    _launch(_add_relu_forward_kernel, a, b, y)
-    return y
+    return y, _forward(a, b, y, with_mask)
 
 
 @triton_op("cnnkernels::add_relu__triton", mutates_args={"input"})
-def add_relu_inplace_triton(input: torch.Tensor, residual: torch.Tensor) -> None:
+def add_relu_inplace_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool) -> torch.Tensor:
     a, b = _operands(input, residual, "add_relu_")
     if a is input:  # already dense in its layout (`is`, not data_ptr(): fake tensors, under torch.compile, have none)
-        _launch(_add_relu_forward_kernel, a, b, input)
-    else:  # strided input: compute, then write back in place
-        y = torch.empty_like(a)
-        _launch(_add_relu_forward_kernel, a, b, y)
-        input.copy_(y)
+        return _forward(a, b, input, with_mask)
+    y = torch.empty_like(a)  # strided input: compute, then write back in place
+    mask = _forward(a, b, y, with_mask)
+    input.copy_(y)
+    return mask
 
 
 @triton_op("cnnkernels::add_relu_backward_triton", mutates_args=())
-def add_relu_backward_triton(grad_output: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    y, dy = _operands(output, grad_output, "add_relu_backward")
-    dx = torch.empty_like(y)
-    _launch(_add_relu_backward_kernel, dy, y, dx)
+def add_relu_backward_triton(grad_output: torch.Tensor, mask: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    op = "add_relu_backward"
+    check_dtype(grad_output, op, "grad_output")
+    bytes_ = add_relu_mask_bytes(grad_output.numel())
+    if mask.dim() != 1 or mask.dtype != torch.uint8 or mask.numel() != bytes_ or mask.device != grad_output.device:
+        raise ValueError(
+            f"{op}: expected a 1-D uint8 mask of {bytes_} bytes on {grad_output.device} for grad_output of shape "
+            f"{tuple(grad_output.shape)} (from add_relu with with_mask=True), got shape {tuple(mask.shape)}, "
+            f"{mask.dtype} on {mask.device}"
+        )
+    if channels_last and grad_output.dim() != 4:
+        raise ValueError(f"{op}: channels_last applies to 4-D tensors only, got grad_output of shape "
+                         f"{tuple(grad_output.shape)}")
+    dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    dx = torch.empty_like(dy)
+    n = dx.numel()
+    if n:
+        wrap_triton(_add_relu_backward_kernel)[(triton.cdiv(n, BLOCK),)](dy, mask.contiguous(), dx, n, BLOCK=BLOCK)
     return dx

@@ -89,39 +89,47 @@ at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Ten
   return call.dx;
 }
 
-at::Tensor add_relu_cuda(const at::Tensor& input, const at::Tensor& residual) {
+// mask: written when it is not empty (training).
+void run_add_relu_forward(const at::Tensor& a, const at::Tensor& b, at::Tensor& y, at::Tensor& mask, const char* op) {
+  C10_CUDA_CHECK(cuda::add_relu_forward(cuda_dtype(a, op), a.const_data_ptr(), b.const_data_ptr(), y.mutable_data_ptr(),
+                                        mask.numel() ? mask.mutable_data_ptr<uint8_t>() : nullptr, y.numel(),
+                                        c10::cuda::getCurrentCUDAStream()));
+}
+
+std::tuple<at::Tensor, at::Tensor> add_relu_cuda(const at::Tensor& input, const at::Tensor& residual, bool with_mask) {
   const char* op = "add_relu";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
   ElementwiseCall call = prepare_elementwise(input, residual, op, "input", "residual");
-  C10_CUDA_CHECK(cuda::add_relu_forward(cuda_dtype(input, op), call.a.const_data_ptr(), call.b.const_data_ptr(),
-                                        call.out.mutable_data_ptr(), call.out.numel(),
-                                        c10::cuda::getCurrentCUDAStream()));
-  return call.out;
+  at::Tensor mask = empty_add_relu_mask(call.out, with_mask);
+  run_add_relu_forward(call.a, call.b, call.out, mask, op);
+  return {call.out, mask};
 }
 
-void add_relu_inplace_cuda(at::Tensor& input, const at::Tensor& residual) {
+at::Tensor add_relu_inplace_cuda(at::Tensor& input, const at::Tensor& residual, bool with_mask) {
   const char* op = "add_relu_";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
   const at::Tensor b = prepare_add_relu_inplace(input, residual, op);
   if (!b.defined()) {
-    input.copy_(add_relu_cuda(input, residual));
-    return;
+    auto [output, mask] = add_relu_cuda(input, residual, with_mask);
+    input.copy_(output);
+    return mask;
   }
-  C10_CUDA_CHECK(cuda::add_relu_forward(cuda_dtype(input, op), input.const_data_ptr(), b.const_data_ptr(),
-                                        input.mutable_data_ptr(), input.numel(), c10::cuda::getCurrentCUDAStream()));
+  at::Tensor mask = empty_add_relu_mask(input, with_mask);
+  run_add_relu_forward(input, b, input, mask, op);
+  return mask;
 }
 
-at::Tensor add_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& output) {
+at::Tensor add_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& mask, bool channels_last) {
   const char* op = "add_relu_backward";
-  check_cuda(output, op, "output");
-  const c10::cuda::CUDAGuard guard(output.device());
-  ElementwiseCall call = prepare_elementwise(output, grad_output, op, "output", "grad_output");
-  C10_CUDA_CHECK(cuda::add_relu_backward(cuda_dtype(output, op), call.b.const_data_ptr(), call.a.const_data_ptr(),
-                                         call.out.mutable_data_ptr(), call.out.numel(),
-                                         c10::cuda::getCurrentCUDAStream()));
-  return call.out;
+  check_cuda(grad_output, op, "grad_output");
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  AddReluBackwardCall call = prepare_add_relu_backward(grad_output, mask, channels_last);
+  C10_CUDA_CHECK(cuda::add_relu_backward(cuda_dtype(grad_output, op), call.dy.const_data_ptr(),
+                                         call.mask.const_data_ptr<uint8_t>(), call.dx.mutable_data_ptr(),
+                                         call.dx.numel(), c10::cuda::getCurrentCUDAStream()));
+  return call.dx;
 }
 
 }  // namespace

@@ -38,8 +38,11 @@ cudaError_t max_pool2d_forward(DType dtype, const void* x, void* y, void* argmax
 cudaError_t max_pool2d_backward(DType dtype, const void* dy, const void* argmax, int argmax_bytes, void* dx,
                                 PoolShape shape, PoolWindow window, cudaStream_t stream);
 
-// Elementwise over n elements (same layout for all).
-cudaError_t add_relu_forward(DType dtype, const void* a, const void* b, void* y, int64_t n, cudaStream_t stream);
-cudaError_t add_relu_backward(DType dtype, const void* dy, const void* y, void* dx, int64_t n, cudaStream_t stream);
+// Elementwise over n elements (same layout for all). mask: (n + 7) / 8 bytes (csrc/add_relu.h), or
+// nullptr (inference) in the forward.
+cudaError_t add_relu_forward(DType dtype, const void* a, const void* b, void* y, uint8_t* mask, int64_t n,
+                             cudaStream_t stream);
+cudaError_t add_relu_backward(DType dtype, const void* dy, const uint8_t* mask, void* dx, int64_t n,
+                              cudaStream_t stream);
 
 }  // namespace cnnkernels::cuda

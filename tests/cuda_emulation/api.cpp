@@ -27,10 +27,10 @@ int max_pool2d_backward_c(int dt, const void* dy, const void* am, int bytes, voi
   return max_pool2d_backward(DType(dt), dy, am, bytes, dx, {N, C, H, W, OH, OW, bool(cl)},
                              {kh, kw, sh, sw, ph, pw, dh, dw}, nullptr);
 }
-int add_relu_forward_c(int dt, const void* a, const void* b, void* y, int64_t n) {
-  return add_relu_forward(DType(dt), a, b, y, n, nullptr);
+int add_relu_forward_c(int dt, const void* a, const void* b, void* y, uint8_t* mask, int64_t n) {
+  return add_relu_forward(DType(dt), a, b, y, mask, n, nullptr);
 }
-int add_relu_backward_c(int dt, const void* dy, const void* y, void* dx, int64_t n) {
-  return add_relu_backward(DType(dt), dy, y, dx, n, nullptr);
+int add_relu_backward_c(int dt, const void* dy, const uint8_t* mask, void* dx, int64_t n) {
+  return add_relu_backward(DType(dt), dy, mask, dx, n, nullptr);
 }
 }
