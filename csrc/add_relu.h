@@ -1,7 +1,8 @@
 // Residual add + ReLU: y = relu(a + b); the gradient of both inputs is dy where y > 0 (or NaN), else 0.
 // What the backward needs of y is one bit per element, so training saves a bit mask, not y: bit j of
-// byte k is element 8k + j, in the output's memory order. Per-element math shared by the CPU and CUDA
-// kernels.
+// byte k is element 8k + j in the order of the layout the kernel computed in (compute_format: the
+// output's own memory order, except for an in-place op on a strided input). Per-element math shared
+// by the CPU and CUDA kernels.
 #pragma once
 
 #include "common.h"

@@ -19,9 +19,9 @@ TORCH_LIBRARY(cnnkernels, m) {
       "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
 
   // relu(input + residual). Returns the output and, when with_mask, the one bit per element the
-  // backward needs (where the gradient flows; uint8, (numel + 7) / 8 bytes, in the order of the
-  // output's memory: csrc/add_relu.h); otherwise an empty mask, so inference writes only the output.
-  // One gradient serves both inputs.
+  // backward needs (where the gradient flows; uint8, (numel + 7) / 8 bytes, elements in the order of
+  // the layout the kernel computes in: compute_format(input), csrc/add_relu.h); otherwise an empty
+  // mask, so inference writes only the output. One gradient serves both inputs.
   m.def("add_relu(Tensor input, Tensor residual, bool with_mask) -> (Tensor, Tensor)");
   // In place: writes into input; returns the mask (no alias of input, so torch.compile can
   // functionalize it).

@@ -180,3 +180,20 @@ def test_backward_without_a_mask_is_refused(backend_device):
     with pytest.raises(RuntimeError, match="with_mask=False"):
         y.sum().backward()
 
+
+
+def test_triton_mask_near_the_int32_limit(backend_device):
+    """Triton passes n as int32 below 2**31: the mask's bounds must not compute n + 7 (it would wrap
+    and write no mask byte). One program of a launch whose n is just under 2**31."""
+    backend, device = backend_device
+    if backend != "triton":
+        pytest.skip("a Triton kernel's argument types")
+    from cnnkernels.triton import add_relu as triton_add_relu
+
+    block = triton_add_relu.BLOCK
+    a, b = (random_input((block,), torch.float32, device) for _ in range(2))
+    y = torch.empty_like(a)
+    mask = torch.full((block // 8,), 0xA5, dtype=torch.uint8, device=device)
+    triton_add_relu._add_relu_forward_kernel[(1,)](a, b, y, mask, 2**31 - 1, WITH_MASK=True, BLOCK=block)
+    assert torch.equal(y, torch.relu(a + b))
+    assert torch.equal(mask.cpu(), add_relu_mask_of(y))

@@ -148,8 +148,8 @@ def test_max_pool2d(emulated):
 
 
 def test_add_relu(emulated):
-    emulated.set_max_blocks(3)
-    for n in (0, 1, 3, 4, 5, 8, 9, 1000, 1003, 4096):
+    emulated.set_max_blocks(3)  # 768 threads: n = 20003 (2500 mask bytes) takes the grid-stride loop 4 times
+    for n in (0, 1, 3, 4, 5, 8, 9, 1000, 1003, 4096, 20003):
         for dtype in DTYPE_CODE:
             for offset in (0, 1, 4):  # offset 1 breaks the 16-byte alignment of the vector path
                 buffer = torch.randn(3 * n + 16).to(dtype)
@@ -165,8 +165,15 @@ def test_add_relu(emulated):
                     assert code == 0
                     assert torch.equal(y.nan_to_num(9), expected.nan_to_num(9))
                 assert torch.equal(mask, add_relu_mask_of(y))
-                dy = torch.randn(n + 8).to(dtype)[offset:offset + n]
-                dx = torch.full((n + 8,), float("nan"), dtype=dtype)[offset:offset + n]
-                code = emulated.add_relu_backward_c(DTYPE_CODE[dtype], dy.data_ptr(), mask.data_ptr(), dx.data_ptr(), n)
+                inplace, inplace_mask = a.clone(), torch.full_like(mask, 0xA5)  # y == a, as add_relu_ passes it
+                code = emulated.add_relu_forward_c(DTYPE_CODE[dtype], inplace.data_ptr(), b.data_ptr(),
+                                                   inplace.data_ptr(), inplace_mask.data_ptr(), n)
                 assert code == 0
-                assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))
+                assert torch.equal(inplace.nan_to_num(9), expected.nan_to_num(9)) and torch.equal(inplace_mask, mask)
+                for dx_offset in (offset, 1 - offset % 2):  # dy and dx aligned alike, and not
+                    dy = torch.randn(n + 8).to(dtype)[offset:offset + n]
+                    dx = torch.full((n + 8,), float("nan"), dtype=dtype)[dx_offset:dx_offset + n]
+                    code = emulated.add_relu_backward_c(DTYPE_CODE[dtype], dy.data_ptr(), mask.data_ptr(),
+                                                        dx.data_ptr(), n)
+                    assert code == 0
+                    assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))

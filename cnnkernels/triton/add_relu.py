@@ -25,7 +25,7 @@ def _add_relu_forward_kernel(a_ptr, b_ptr, y_ptr, mask_ptr, n, WITH_MASK: tl.con
         passes = ((stored > 0.0) | (stored != stored)) & inside
         bits = tl.reshape(passes.to(tl.int32), (BLOCK // 8, 8)) << tl.arange(0, 8)[None, :]
         byte = program * (BLOCK // 8) + tl.arange(0, BLOCK // 8)
-        tl.store(mask_ptr + byte, tl.sum(bits, axis=1).to(tl.uint8), mask=byte < (n + 7) // 8)
+        tl.store(mask_ptr + byte, tl.sum(bits, axis=1).to(tl.uint8), mask=byte * 8 < n)  # (n + 7 could wrap: int32)
 
 
 @triton.jit
@@ -43,9 +43,8 @@ def _forward(a, b, y, with_mask):
     n = y.numel()
     mask = torch.empty(add_relu_mask_bytes(n) if with_mask else 0, dtype=torch.uint8, device=y.device)
     if n:
-        # without a mask the kernel never touches mask_ptr: y stands in for the empty tensor
-        wrap_triton(_add_relu_forward_kernel)[(triton.cdiv(n, BLOCK),)](
-            a, b, y, mask if with_mask else y, n, WITH_MASK=with_mask, BLOCK=BLOCK)
+        wrap_triton(_add_relu_forward_kernel)[(triton.cdiv(n, BLOCK),)](a, b, y, mask, n, WITH_MASK=with_mask,
+                                                                        BLOCK=BLOCK)
     return mask
 
 
