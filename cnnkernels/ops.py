@@ -68,15 +68,33 @@ def argmax_dtype(kernel_size):
     return torch.uint8 if kernel_size[0] * kernel_size[1] <= 256 else torch.int32
 
 
-def flat_indices(argmax, input_width, kernel_size, stride, padding, dilation):
-    """PyTorch's int64 flat indices (ih * W + iw) from the compact argmax (tap_h * kernel_w + tap_w)."""
+def argmax_positions(argmax, kernel_size, stride, padding, dilation):
+    """Input row and column of each output's maximum, from the compact argmax (tap_h * kernel_w + tap_w)."""
     out_h, out_w = argmax.shape[-2:]
     tap = argmax.long()
     rows = torch.arange(out_h, device=argmax.device).view(out_h, 1)
     cols = torch.arange(out_w, device=argmax.device).view(1, out_w)
     ih = rows * stride[0] - padding[0] + (tap // kernel_size[1]) * dilation[0]
     iw = cols * stride[1] - padding[1] + (tap % kernel_size[1]) * dilation[1]
+    return ih, iw
+
+
+def flat_indices(argmax, input_width, kernel_size, stride, padding, dilation):
+    """PyTorch's int64 flat indices (ih * W + iw) from the compact argmax."""
+    ih, iw = argmax_positions(argmax, kernel_size, stride, padding, dilation)
     return ih * input_width + iw
+
+
+def gather_at_argmax(grad_input, argmax, kernel_size, stride, padding, dilation):
+    """The adjoint of max_pool2d_backward, which is linear in grad_output: each output takes the value
+    of grad_input at its maximum's input position, 0 where it credited nothing (a window wholly in
+    the padding). Torch ops, so differentiable again (mirrored by csrc/autograd.cpp, gather_at_argmax)."""
+    height, width = grad_input.shape[-2:]
+    ih, iw = argmax_positions(argmax, kernel_size, stride, padding, dilation)
+    inside = (argmax.long() < kernel_size[0] * kernel_size[1]) & (ih >= 0) & (ih < height) & (iw >= 0) & (iw < width)
+    index = torch.where(inside, ih * width + iw, 0).flatten(-2)
+    gathered = grad_input.flatten(-2).gather(-1, index).view(argmax.shape)
+    return torch.where(inside, gathered, 0)
 
 
 # ---------------------------------------------------------------- registrations
@@ -204,6 +222,38 @@ def register_autograd(ops):
         return grad, grad, None
 
     torch.library.register_autograd(ops.names["add_relu"], add_relu_backward, setup_context=add_relu_setup_context)
+
+    # The backward ops, differentiated again (create_graph=True): csrc/autograd.cpp explains.
+    def lrn_second_derivative(ctx, grad):
+        raise RuntimeError(
+            f"{ops.names['lrn_backward']}: the second derivative of local_response_norm (differentiating its "
+            'gradient, as create_graph=True allows) is not implemented; use backend="torch" for it'
+        )
+
+    torch.library.register_autograd(ops.names["lrn_backward"], lrn_second_derivative,
+                                    setup_context=lambda ctx, inputs, output: None)
+
+    def max_pool2d_backward_setup_context(ctx, inputs, output):
+        _grad_output, argmax, _height, _width, *ctx.window = inputs
+        ctx.save_for_backward(argmax)
+
+    def max_pool2d_second_derivative(ctx, grad):
+        (argmax,) = ctx.saved_tensors
+        return (gather_at_argmax(grad, argmax, *ctx.window),) + (None,) * 7
+
+    torch.library.register_autograd(ops.names["max_pool2d_backward"], max_pool2d_second_derivative,
+                                    setup_context=max_pool2d_backward_setup_context)
+
+    def add_relu_backward_setup_context(ctx, inputs, output):
+        _grad_output, mask, ctx.channels_last = inputs
+        ctx.save_for_backward(mask)
+
+    def add_relu_second_derivative(ctx, grad):  # linear in grad_output: the same selection
+        (mask,) = ctx.saved_tensors
+        return ops.add_relu_backward(grad, mask, ctx.channels_last), None, None
+
+    torch.library.register_autograd(ops.names["add_relu_backward"], add_relu_second_derivative,
+                                    setup_context=add_relu_backward_setup_context)
 
 
 def _add_relu_inplace_autograd(add_relu_, add_relu_backward):

@@ -197,3 +197,24 @@ def test_triton_mask_near_the_int32_limit(backend_device):
     triton_add_relu._add_relu_forward_kernel[(1,)](a, b, y, mask, 2**31 - 1, WITH_MASK=True, BLOCK=block)
     assert torch.equal(y, torch.relu(a + b))
     assert torch.equal(mask.cpu(), add_relu_mask_of(y))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_second_derivative(backend_device, inplace):
+    """Differentiating the gradient (create_graph=True, as a gradient penalty does): the backward is
+    linear in dy, so d(da . v)/d(dy) is v where the output passes the gradient, as PyTorch's."""
+    backend, device = backend_device
+    a0, b = inputs_with_zero_sums((2, 3, 5, 7), torch.float32, device, "contiguous")
+    g0, v = random_input(a0.shape, torch.float32, device), random_input(a0.shape, torch.float32, device)
+    results = []
+    for fn in (lambda x, r: CF.add_relu(x, r, inplace=inplace, backend=backend), lambda x, r: torch.relu(x + r)):
+        a = a0.clone().requires_grad_()
+        g = g0.clone().requires_grad_()
+        (da,) = torch.autograd.grad(fn(a * 1.0, b), a, g, create_graph=True)
+        results.append(torch.autograd.grad(da, g, v)[0])
+    assert torch.equal(results[0], results[1])
+    if backend == "cpu":  # float64: the C++ CPU kernels only
+        a = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
+        r = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
+        assert torch.autograd.gradgradcheck(lambda x, y: CF.add_relu(x * 1.0, y, inplace=inplace, backend=backend), (a, r))
+

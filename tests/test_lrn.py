@@ -98,6 +98,17 @@ def test_gradcheck(backend_device):
         assert torch.autograd.gradcheck(lambda t: CF.local_response_norm(t, size, 0.5, beta, 1.0, backend=backend), (x,))
 
 
+def test_second_derivative_is_refused_clearly(backend_device):
+    """Differentiating LRN's gradient is not implemented: it says so rather than treating the
+    backward as a constant (which PyTorch's fallback would do, with only a warning)."""
+    backend, device = backend_device
+    x = random_input((2, 6, 3, 4), torch.float32, device).requires_grad_()
+    y = CF.local_response_norm(x, 5, backend=backend)
+    (dx,) = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)
+    with pytest.raises(RuntimeError, match="second derivative of local_response_norm"):
+        dx.sum().backward()
+
+
 def test_nan_and_inf_propagate_like_pytorch(backend_device):
     backend, device = backend_device
     x = random_input((2, 7, 4, 4), torch.float32, device)

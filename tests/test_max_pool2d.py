@@ -147,3 +147,29 @@ def test_gradcheck(backend_device):
     for cfg in [(3, 2, 1, 1, True), (2, 1, 0, 2, False)]:
         x = (torch.randperm(2 * 3 * 7 * 8, dtype=torch.float64) / 10).view(2, 3, 7, 8).requires_grad_()  # no ties
         assert torch.autograd.gradcheck(lambda t: CF.max_pool2d(t, *cfg, backend=backend), (x,))
+
+
+def gradient_of_gradient(pool, x, g, v):
+    """d(dx . v)/d(dy) at dy = g, where dx is pool's input gradient."""
+    g = g.detach().requires_grad_()
+    (dx,) = torch.autograd.grad(pool(x), x, g, create_graph=True)
+    return torch.autograd.grad(dx, g, v)[0]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_second_derivative(backend_device, layout):
+    """Differentiating the gradient (create_graph=True, as a gradient penalty does): the backward is
+    linear in dy, so d(dx . v)/d(dy) takes v at each window's maximum. Kernel 2, dilation 3, padding 1
+    has windows wholly in the padding, which take nothing."""
+    backend, device = backend_device
+    for cfg in [(3, 2, 1, 1, True), (2, 1, 1, 3, False)]:
+        x = (torch.randperm(2 * 3 * 7 * 8, dtype=torch.float32) / 10).view(2, 3, 7, 8).to(device)  # no ties
+        x = make_layout(x, layout).requires_grad_()
+        y = F.max_pool2d(x, *cfg)
+        g, v = random_input(y.shape, torch.float32, device), random_input(x.shape, torch.float32, device)
+        ours = gradient_of_gradient(lambda t: CF.max_pool2d(t, *cfg, backend=backend), x, g, v)
+        theirs = gradient_of_gradient(lambda t: F.max_pool2d(t, *cfg), x, g, v)
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    if backend == "cpu":  # float64: the C++ CPU kernels only
+        x = (torch.randperm(2 * 3 * 7 * 8, dtype=torch.float64) / 10).view(2, 3, 7, 8).requires_grad_()
+        assert torch.autograd.gradgradcheck(lambda t: CF.max_pool2d(t, 3, 2, 1, 1, True, backend=backend), (x,))
