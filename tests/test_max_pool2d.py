@@ -116,6 +116,28 @@ def test_nan_and_minus_inf(backend_device, layout):
             assert torch.equal(idx, ref_idx)
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_backward_of_nan_inf_and_overflowing_gradients(backend_device, layout):
+    """fp16/bf16 gradients summed over overlapping windows: NaN, +-inf and sums that overflow come out
+    as the float64 sum rounded to the dtype (the bf16 rounding works on the bits, with no NaN test)."""
+    backend, device = backend_device
+    if backend == "triton" and device == "cpu":
+        pytest.skip("Triton's interpreter truncates to fp16/bf16 instead of rounding")
+    for dtype, big in ((torch.bfloat16, 3.3e38), (torch.float16, 6.0e4)):
+        x = make_layout(random_input((2, 3, 9, 9), dtype, device), layout).requires_grad_()
+        y = CF.max_pool2d(x, 3, 1, backend=backend)
+        g = random_input(y.shape, dtype, "cpu")
+        flat = g.view(-1)
+        flat[::5], flat[1::7], flat[2::7], flat[3::11] = float("nan"), float("inf"), -float("inf"), big
+        g = make_layout(g.to(device), layout)
+        (dx,) = torch.autograd.grad(y, x, g)
+        x64 = x.detach().double().requires_grad_()
+        (reference,) = torch.autograd.grad(F.max_pool2d(x64, 3, 1), x64, g.double())
+        reference = reference.to(dtype)
+        assert torch.equal(dx.isnan(), reference.isnan()) and dx.isnan().any() and dx.isinf().any()
+        assert torch.equal(dx[~dx.isnan()], reference[~reference.isnan()])
+
+
 def test_inference_keeps_no_argmax(backend_device):
     """Without grad the forward writes only the output; with grad it keeps one byte per output."""
     backend, device = backend_device
