@@ -77,10 +77,12 @@ def random_input(shape, dtype, device, scale=2.0):
     return x.to(dtype).to(device)
 
 
-def check_accuracy(ours, reference64, torch_lowp=None, what="output"):
+def check_accuracy(ours, reference64, torch_lowp=None, what="output", terms=None):
     """fp32 (fp64): each element within 1e-5 (1e-12) of the float64 reference, relative to itself with a
-    floor of 1% of the largest value for results that cancel to ~0. fp16/bf16: the largest error at most
-    twice PyTorch's own (torch_lowp: PyTorch's result at that dtype) plus one ulp of the largest value."""
+    floor of 1% of the largest value (or of `terms`, the size of the terms that were summed, where
+    the whole result can cancel: a one-element gradient) for results that cancel to ~0. fp16/bf16: the
+    largest error at most twice PyTorch's own (torch_lowp: PyTorch's result at that dtype) plus one
+    ulp of the largest value."""
     assert ours.shape == reference64.shape, f"{what}: shape {tuple(ours.shape)} != {tuple(reference64.shape)}"
     assert not torch.isnan(ours).any() or torch.isnan(reference64).any(), f"{what}: NaN in the result"
     ours64, ref = ours.detach().double().cpu(), reference64.detach().double().cpu()
@@ -91,7 +93,7 @@ def check_accuracy(ours, reference64, torch_lowp=None, what="output"):
     if ours.dtype in (torch.float32, torch.float64):
         rtol = 1e-5 if ours.dtype == torch.float32 else 1e-12
         # relative to each element, with a floor of rtol * 1e-2 of the largest one for values that cancel to ~0
-        bound = rtol * (ref.abs() + 1e-2 * scale)
+        bound = rtol * (ref.abs() + 1e-2 * max(scale, terms or 0.0))
         worst = ((ours64 - ref).abs() - bound)[finite]
         assert worst.numel() == 0 or worst.max().item() <= 0, (
             f"{what}: max error {err:.3g} exceeds rtol {rtol} (largest |ref| {scale:.3g})"

@@ -52,7 +52,8 @@ def run_case(backend, device, shape, size, alpha, beta, k, dtype, layout):
     ref_y, ref_dx = reference(x, size, alpha, beta, k, grad)
     low_y, low_dx = torch_at_dtype(x, size, alpha, beta, k, grad) if dtype in (torch.float16, torch.bfloat16) else (None, None)
     check_accuracy(y, ref_y, low_y, "lrn forward")
-    check_accuracy(dx, ref_dx, low_dx, "lrn backward")
+    # dx = dy * scale^-beta - (a sum over the window): the two can cancel to ~0 in every element at once
+    check_accuracy(dx, ref_dx, low_dx, "lrn backward", terms=grad.abs().max().item())
     assert y.dtype == dtype and dx.dtype == dtype
     if layout == "channels_last" and len(shape) == 4 and y.numel() > 1:
         assert y.is_contiguous(memory_format=torch.channels_last)
