@@ -15,6 +15,7 @@
 
 #include "../add_relu.h"
 #include "../prepare.h"
+#include "round_sum.h"
 
 namespace cnnkernels {
 namespace {
@@ -65,7 +66,7 @@ void forward_kernel(const scalar_t* a, const scalar_t* b, scalar_t* y, uint8_t* 
   using acc_t = at::opmath_type<scalar_t>;
   auto compute = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      y[i] = static_cast<scalar_t>(add_relu::forward(static_cast<acc_t>(a[i]), static_cast<acc_t>(b[i])));
+      y[i] = round_sum<scalar_t>(add_relu::forward(static_cast<acc_t>(a[i]), static_cast<acc_t>(b[i])));
     }
   };
   if (mask == nullptr) {

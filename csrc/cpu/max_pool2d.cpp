@@ -16,6 +16,7 @@
 
 #include "../max_pool2d.h"
 #include "../prepare.h"
+#include "round_sum.h"
 
 namespace cnnkernels {
 namespace {
@@ -178,21 +179,6 @@ inline acc_t gradient_if(index_t argmax, index_t tap, scalar_t dy) {
     using bits_t = std::conditional_t<sizeof(acc_t) == 8, uint64_t, uint32_t>;
     const bits_t keep = bits_t(0) - static_cast<bits_t>(argmax == tap);
     return std::bit_cast<acc_t>(std::bit_cast<bits_t>(static_cast<acc_t>(dy)) & keep);
-  }
-}
-
-// A float sum of fp16/bf16 gradients rounded to scalar_t. bf16 rounds to nearest even on the bits,
-// without c10's NaN test (which returns one canonical NaN, and keeps the compiler from vectorising
-// the loops well: pool5's bf16 backward runs ~15% faster without it). A NaN stays a NaN: a sum of
-// bf16 values (or inf - inf's default NaN) has its low 16 bits zero, so the bias cannot carry out.
-template <typename scalar_t, typename acc_t>
-inline scalar_t round_sum(acc_t sum) {
-  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
-    const auto bits = std::bit_cast<uint32_t>(sum);
-    return c10::BFloat16(static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16),
-                         c10::BFloat16::from_bits());
-  } else {
-    return static_cast<scalar_t>(sum);
   }
 }
 
