@@ -93,6 +93,22 @@ def test_nan_propagates_and_gradient_stops_at_zero(backend_device):
     assert torch.equal(da, ref_da)
 
 
+def test_low_precision_rounds_like_pytorch(backend_device):
+    """fp16/bf16: the float sum rounded to nearest even, as PyTorch's relu(a + b) at that dtype, with
+    NaN, +-inf and sums that overflow (the CPU's bf16 rounding works on the bits, with no NaN test)."""
+    backend, device = backend_device
+    if backend == "triton" and device == "cpu":
+        pytest.skip("Triton's interpreter truncates to fp16/bf16 instead of rounding")
+    for dtype, big in ((torch.bfloat16, 3.3e38), (torch.float16, 6.0e4)):
+        a, b = (random_input((4099,), dtype, "cpu") for _ in range(2))
+        a[::97], a[1::89], b[1::267] = float("nan"), float("inf"), -float("inf")
+        a[2::83], b[2::83] = big, big
+        ours = CF.add_relu(a.to(device), b.to(device), backend=backend).cpu()
+        expected = torch.relu(a + b)
+        assert torch.equal(ours.isnan(), expected.isnan()) and ours.isnan().any() and ours.isinf().any()
+        assert torch.equal(ours[~ours.isnan()], expected[~expected.isnan()])
+
+
 def test_empty(backend_device):
     backend, device = backend_device
     a = torch.empty(0, 4, 3, 3, device=device, requires_grad=True)
