@@ -27,6 +27,13 @@ c10::TypedOperatorHandle<Signature> op_handle(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 
+// Calls an op's kernel directly, below autograd (the Autograd kernels here record the node themselves).
+template <typename Signature, typename... Args>
+decltype(auto) call_kernel(const c10::TypedOperatorHandle<Signature>& op, Args&&... args) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(std::forward<Args>(args)...);
+}
+
 // The usual backward runs with grad mode off: then a backward op goes straight to its kernel, and
 // records a node for a further derivative only while building a graph of the gradient.
 template <typename... Tensors>
@@ -45,13 +52,12 @@ class Lrn : public torch::autograd::Function<Lrn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, int64_t size, double alpha, double beta,
                             double k) {
     static const auto op = op_handle<LrnForward>("cnnkernels::lrn_forward");
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({input});
     ctx->saved_data["size"] = size;
     ctx->saved_data["alpha"] = alpha;
     ctx->saved_data["beta"] = beta;
     ctx->saved_data["k"] = k;
-    return op.call(input, size, alpha, beta, k);
+    return call_kernel(op, input, size, alpha, beta, k);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -73,8 +79,7 @@ class LrnGrad : public torch::autograd::Function<LrnGrad> {
   static at::Tensor forward(AutogradContext*, const at::Tensor& grad_output, const at::Tensor& input, int64_t size,
                             double alpha, double beta, double k) {
     static const auto op = op_handle<LrnBackward>("cnnkernels::lrn_backward");
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return op.call(grad_output, input, size, alpha, beta, k);
+    return call_kernel(op, grad_output, input, size, alpha, beta, k);
   }
 
   static variable_list backward(AutogradContext*, variable_list) {
@@ -88,8 +93,7 @@ at::Tensor lrn_backward_autograd(const at::Tensor& grad_output, const at::Tensor
                                  double beta, double k) {
   if (records_graph(grad_output, input)) return LrnGrad::apply(grad_output, input, size, alpha, beta, k);
   static const auto op = op_handle<LrnBackward>("cnnkernels::lrn_backward");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(grad_output, input, size, alpha, beta, k);
+  return call_kernel(op, grad_output, input, size, alpha, beta, k);
 }
 
 // ------------------------------------------------------------------ max-pool
@@ -106,8 +110,7 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
                                at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
                                bool ceil_mode, bool with_argmax) {
     static const auto op = op_handle<PoolForward>("cnnkernels::max_pool2d_forward");
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto [output, argmax] = op.call(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
+    auto [output, argmax] = call_kernel(op, input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
     ctx->save_for_backward({argmax});
     ctx->mark_non_differentiable({argmax});
     ctx->set_materialize_grads(false);  // else autograd fills a zero gradient for the argmax every step
@@ -161,14 +164,13 @@ class MaxPool2dGrad : public torch::autograd::Function<MaxPool2dGrad> {
                             c10::SymInt input_height, c10::SymInt input_width, at::IntArrayRef kernel_size,
                             at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
     static const auto op = op_handle<PoolBackward>("cnnkernels::max_pool2d_backward");
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({argmax});
     auto& d = ctx->saved_data;
     d["kernel_size"] = kernel_size;
     d["stride"] = stride;
     d["padding"] = padding;
     d["dilation"] = dilation;
-    return op.call(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
+    return call_kernel(op, grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -191,8 +193,7 @@ at::Tensor max_pool2d_backward_autograd(const at::Tensor& grad_output, const at:
                                 dilation);
   }
   static const auto op = op_handle<PoolBackward>("cnnkernels::max_pool2d_backward");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
+  return call_kernel(op, grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
 }
 
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_autograd(const at::Tensor& input, at::IntArrayRef kernel_size,
@@ -214,8 +215,7 @@ class AddReLU : public torch::autograd::Function<AddReLU> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& residual,
                                bool with_mask) {
     static const auto op = op_handle<AddReluForward>("cnnkernels::add_relu");
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto [output, mask] = op.call(input, residual, with_mask);
+    auto [output, mask] = call_kernel(op, input, residual, with_mask);
     ctx->save_for_backward({mask});
     ctx->mark_non_differentiable({mask});
     ctx->set_materialize_grads(false);  // else autograd fills a zero gradient for the mask every step
@@ -248,10 +248,9 @@ class AddReLUGrad : public torch::autograd::Function<AddReLUGrad> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad_output, const at::Tensor& mask,
                             bool channels_last) {
     static const auto op = op_handle<AddReluBackward>("cnnkernels::add_relu_backward");
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({mask});
     ctx->saved_data["channels_last"] = channels_last;
-    return op.call(grad_output, mask, channels_last);
+    return call_kernel(op, grad_output, mask, channels_last);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -265,8 +264,7 @@ class AddReLUGrad : public torch::autograd::Function<AddReLUGrad> {
 at::Tensor add_relu_backward_autograd(const at::Tensor& grad_output, const at::Tensor& mask, bool channels_last) {
   if (records_graph(grad_output)) return AddReLUGrad::apply(grad_output, mask, channels_last);
   static const auto op = op_handle<AddReluBackward>("cnnkernels::add_relu_backward");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(grad_output, mask, channels_last);
+  return call_kernel(op, grad_output, mask, channels_last);
 }
 
 }  // namespace
