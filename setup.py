@@ -106,7 +106,8 @@ def default_max_jobs():
 
 
 def extension():
-    cpu_sources = sorted(glob.glob("csrc/*.cpp") + glob.glob("csrc/cpu/*.cpp"))
+    # every C++ source but the CUDA ones (csrc/cuda/: the kernels and their torch bindings)
+    cpu_sources = sorted(p for p in glob.glob("csrc/**/*.cpp", recursive=True) if not p.startswith("csrc/cuda/"))
     # -fopenmp: at::parallel_for runs serially without it; no errno: lets sqrt vectorise
     cxx = ["-O3", "-std=c++20", "-fopenmp", "-fno-math-errno"]
     arch = cpu_arch()

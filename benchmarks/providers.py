@@ -33,7 +33,7 @@ def available(device, include_compile):
     """name -> factory(case) -> fn(*inputs), for the providers that can run on `device`."""
     providers = {}
     for backend in ("cpu", "cuda", "triton"):
-        if backends.unavailable_reason(backend) is None and device.type in backends._DEVICES[backend]:
+        if backends.unavailable_reason(backend) is None and device.type in backends.device_types(backend):
             providers[f"cnnkernels-{backend}"] = lambda case, b=backend: _ours(case, b)
     providers["torch-eager"] = torch_op
     if include_compile:

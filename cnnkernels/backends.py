@@ -20,7 +20,7 @@ _BUILD_HINT = "reinstall from the source tree with `pip install --no-build-isola
 _default = "auto"
 
 
-def _check_name(name):
+def check_name(name):
     if name not in BACKENDS:
         raise ValueError(f"cnnkernels: unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
 
@@ -33,7 +33,7 @@ def use_backend(name):
             reference = model(x)
     """
     global _default
-    _check_name(name)
+    check_name(name)
     previous, _default = _default, name
     try:
         yield
@@ -43,7 +43,7 @@ def use_backend(name):
 
 def unavailable_reason(name):
     """Why backend `name` cannot run here, or None if it can."""
-    _check_name(name)
+    check_name(name)
     if name in ("auto", "torch"):
         return None
     if name == "triton":
@@ -67,9 +67,16 @@ _TRITON_REASON = triton_backend.unavailable_reason()  # read once: torch.compile
 _DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "triton": ("cpu",) if triton_backend.INTERPRETER else ("cuda",)}
 
 
+def device_types(name):
+    """The device types whose tensors cnnkernels' backend `name` runs on (Triton on the CPU only under its
+    interpreter); none for "auto" and "torch", which pick or run anything."""
+    check_name(name)
+    return _DEVICES.get(name, ())
+
+
 def resolve(requested, device):
     """The backend that runs an op asked for with backend=`requested` on tensors on `device`."""
-    _check_name(requested)
+    check_name(requested)
     name = _default if requested == "auto" else requested
     if name == "auto":
         preferred = {"cuda": ("cuda", "triton"), "cpu": ("cpu",)}.get(device.type, ())
@@ -77,7 +84,7 @@ def resolve(requested, device):
     reason = unavailable_reason(name)
     if reason is not None:
         raise RuntimeError(f"cnnkernels: backend {name!r} is not available: {reason}")
-    if name != "torch" and device.type not in _DEVICES[name]:
+    if name != "torch" and device.type not in device_types(name):
         raise RuntimeError(
             f"cnnkernels: backend {name!r} runs on {' or '.join(_DEVICES[name])} tensors, got tensors on {device}"
         )

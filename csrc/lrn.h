@@ -3,7 +3,7 @@
 //   y_c = x_c * s_c^-beta
 // Backward, with t_j = dy_j * x_j * s_j^(-beta-1):
 //   dx_c = dy_c * s_c^-beta - (2 alpha beta / size) * x_c * sum_{j = c - (size-1)/2}^{c + size/2} t_j
-// Per-element math shared by the CPU and CUDA kernels.
+// The op's shapes and parameters, and the per-element math shared by the CPU and CUDA kernels.
 #pragma once
 
 #include "common.h"
@@ -16,6 +16,22 @@ CNNK_HD int64_t window_after(int64_t size) { return (size - 1) / 2; }
 // The backward window is the forward one mirrored: j such that c lies in j's forward window.
 CNNK_HD int64_t backward_window_before(int64_t size) { return (size - 1) / 2; }
 CNNK_HD int64_t backward_window_after(int64_t size) { return size / 2; }
+
+// An (N, C, *) input as a kernel sees it: S pixels per channel, in memory (N, C, S) or, channels_last,
+// (N, S, C).
+struct Shape {
+  int64_t N, C, S;
+  bool channels_last;
+};
+
+// The op's arguments, alpha already divided by size, in the kernel's accumulation type.
+template <typename acc_t>
+struct Params {
+  int64_t size;
+  acc_t alpha_over_size, beta, k;
+  CNNK_HD int64_t before() const { return window_before(size); }
+  CNNK_HD int64_t after() const { return window_after(size); }
+};
 
 template <typename acc_t>
 CNNK_HD acc_t scale(acc_t sum_sq, acc_t alpha_over_size, acc_t k) {
@@ -34,6 +50,16 @@ CNNK_HD acc_t inv_pow(acc_t s, acc_t beta) {
   return std::pow(s, -beta);
 }
 
+// s^-beta, with beta = 0.75 chosen at compile time (kBeta075) or any beta at run time.
+template <bool kBeta075, typename acc_t>
+CNNK_HD acc_t inv_pow_s(acc_t s, acc_t beta) {
+  if constexpr (kBeta075) {
+    return inv_pow_075(s);
+  } else {
+    return inv_pow(s, beta);
+  }
+}
+
 template <typename acc_t>
 CNNK_HD acc_t forward(acc_t x, acc_t inv_pow_s) {
   return x * inv_pow_s;
@@ -49,6 +75,17 @@ CNNK_HD acc_t backward_term(acc_t dy, acc_t x, acc_t inv_pow_s, acc_t s) {
 template <typename acc_t>
 CNNK_HD acc_t backward(acc_t dy, acc_t x, acc_t inv_pow_s, acc_t window_sum_t, acc_t coef) {
   return dy * inv_pow_s - coef * x * window_sum_t;
+}
+
+// Calls body(std::true_type{}) for beta = 0.75 (no pow), body(std::false_type{}) otherwise: decided
+// once per call, a compile-time choice inside the kernels.
+template <typename Body>
+void with_beta(double beta, Body&& body) {
+  if (beta == 0.75) {
+    body(std::true_type{});
+  } else {
+    body(std::false_type{});
+  }
 }
 
 }  // namespace cnnkernels::lrn

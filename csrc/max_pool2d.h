@@ -1,11 +1,22 @@
 // 2-D max-pool, PyTorch's semantics, with a compact argmax: the offset of the maximum inside its
 // window (tap_h * kernel_w + tap_w), which fits a byte for windows of up to 256 positions.
-// Per-element math shared by the CPU and CUDA kernels.
+// The op's shapes and window, and the per-element math shared by the CPU and CUDA kernels.
 #pragma once
 
 #include "common.h"
 
 namespace cnnkernels::max_pool2d {
+
+// The pooling window: kernel size, stride, padding and dilation, (height, width) each, validated.
+struct PoolWindow {
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+};
+
+// Input (N, C, H, W) and output (N, C, OH, OW) as a kernel sees them: both NCHW or both channels_last.
+struct PoolShape {
+  int64_t N, C, H, W, OH, OW;
+  bool channels_last;
+};
 
 // PyTorch's pooling_output_shape: floor or ceil division, and with ceil_mode the last window
 // must start inside the input or its left padding.
@@ -48,10 +59,10 @@ CNNK_HD index_t window_with_tap_at(index_t i, index_t tap, index_t stride, index
 }
 
 // Window geometry. On the fast paths the sizes (and dilation 1) are compile-time constants; 0 means
-// "read it from the arguments". Args: PoolArgs (CPU) or PoolWindow (CUDA), the same fields.
-template <int KH, int KW, int SH, int SW, typename Args>
+// "read it from the PoolWindow".
+template <int KH, int KW, int SH, int SW>
 struct Window {
-  Args a;
+  PoolWindow a;
   static constexpr bool fixed = KH > 0;
   static constexpr int fixed_kh = KH, fixed_kw = KW, fixed_sh = SH, fixed_sw = SW;
   CNNK_HD int64_t kh() const { if constexpr (fixed) return KH; else return a.kernel_h; }
@@ -66,21 +77,21 @@ struct Window {
   CNNK_HD bool disjoint() const { return sh() >= (kh() - 1) * dh() + 1 && sw() >= (kw() - 1) * dw() + 1; }
 };
 
-// Calls body(Window<...>{args}) with the fast path that matches, else the general one.
-template <typename Args, typename Body>
-void with_window(const Args& a, Body&& body) {
+// Calls body(Window<...>{a}) with the fast path that matches, else the general one.
+template <typename Body>
+void with_window(const PoolWindow& a, Body&& body) {
   const bool dense = a.dilation_h == 1 && a.dilation_w == 1;
   auto is = [&](int64_t k, int64_t s) {
     return dense && a.kernel_h == k && a.kernel_w == k && a.stride_h == s && a.stride_w == s;
   };
   if (is(3, 2)) {
-    body(Window<3, 3, 2, 2, Args>{a});  // AlexNet, GoogLeNet, ResNet stem
+    body(Window<3, 3, 2, 2>{a});  // AlexNet, GoogLeNet, ResNet stem
   } else if (is(3, 1)) {
-    body(Window<3, 3, 1, 1, Args>{a});  // GoogLeNet's pool-projection branches
+    body(Window<3, 3, 1, 1>{a});  // GoogLeNet's pool-projection branches
   } else if (is(2, 2)) {
-    body(Window<2, 2, 2, 2, Args>{a});  // VGG
+    body(Window<2, 2, 2, 2>{a});  // VGG
   } else {
-    body(Window<0, 0, 0, 0, Args>{a});
+    body(Window<0, 0, 0, 0>{a});
   }
 }
 

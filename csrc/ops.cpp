@@ -1,5 +1,6 @@
-// Every operator schema, declared once. Backends only implement them (cpu/, cuda/); autograd is in
-// autograd.cpp, the fake tensors are registered in Python (cnnkernels/ops.py).
+// Every operator schema, declared once. The backends implement them (cpu/, cuda/), autograd/ records
+// their gradients; the fake tensors (shapes for torch.compile) are registered in Python, each op's in
+// cnnkernels/contracts/<op>.py.
 #include <Python.h>
 #include <torch/library.h>
 

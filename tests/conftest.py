@@ -6,6 +6,7 @@ import torch
 
 from cnnkernels import backends
 from cnnkernels import triton as triton_backend
+from cnnkernels.contracts.max_pool2d import output_size as pool_output_size
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 LAYOUTS = ["contiguous", "channels_last", "strided"]
@@ -115,3 +116,11 @@ def add_relu_mask_of(output):
     passes[:flat.numel()] = (~(flat <= 0)).int()
     return (passes.view(-1, 8) << torch.arange(8)).sum(1).to(torch.uint8)
 
+
+
+def has_empty_window(size, kernel, stride, pad, dilation, ceil_mode):
+    """Whether some pooling window along a dimension of `size` lies wholly in the padding (possible with
+    dilation): its output is -inf in both, but PyTorch's index for it points outside the window and its
+    backward credits that element; ours credits nothing."""
+    out = pool_output_size(size, kernel, stride, pad, dilation, ceil_mode)
+    return any(all(not 0 <= o * stride - pad + t * dilation < size for t in range(kernel)) for o in range(out))

@@ -4,8 +4,10 @@ of the output."""
 import pytest
 import torch
 
+import cnnkernels.nn as cnn
 import cnnkernels.nn.functional as CF
-from cnnkernels.ops import OPS, compute_format
+from cnnkernels.contracts.common import compute_format
+from cnnkernels.ops import OPS
 from conftest import LAYOUTS, add_relu_mask_of, check_accuracy, dtypes_for, make_layout, random_input
 
 SHAPES = [(2, 3, 5, 7), (1, 1, 1, 1023), (1, 1, 1, 1), (4, 9, 3, 3)]
@@ -72,6 +74,55 @@ def test_inplace_autograd(backend_device):
     torch.testing.assert_close(y, y_ref)
     torch.testing.assert_close(dw, dw_ref)
     torch.testing.assert_close(dr, dr_ref)
+
+
+@pytest.mark.parametrize("grad_mode", [False, True])
+@pytest.mark.parametrize("call", ["function", "module"])
+def test_inplace_write_is_seen_by_autograd(backend_device, grad_mode, call):
+    """A tensor another node saved for its backward, then written in place: the backward refuses it, as
+    PyTorch's does (the version counter bumps on every path, with or without a graph recorded)."""
+    backend, device = backend_device
+    x = torch.tensor([0.5, -1.0, 2.0, -0.25], device=device, requires_grad=True)
+    a = x * 2
+    s = a.sin()  # saves a
+    residual = torch.tensor([-1.0, 0.5, -3.0, 1.0], device=device)
+    version = a._version
+    with torch.set_grad_enabled(grad_mode):
+        if call == "function":
+            CF.add_relu(a, residual, inplace=True, backend=backend)
+        else:
+            cnn.AddReLU(inplace=True, backend=backend)(a, residual)
+    assert a._version > version
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        s.sum().backward()
+
+
+def test_inplace_bumps_the_version_of_a_plain_tensor(backend_device):
+    backend, device = backend_device
+    a, b = random_input((2, 3, 4), torch.float32, device), random_input((2, 3, 4), torch.float32, device)
+    version = a._version
+    OPS[backend].add_relu_(a, b, False)
+    assert a._version > version
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_inplace_on_a_view_rebases_its_history(backend_device, layout):
+    """In place on a view of a non-leaf: the base's gradient flows through the view's new history, as
+    with torch.relu_(view.add_(residual))."""
+    backend, device = backend_device
+    w = random_input((3, 4, 6), torch.float32, device).requires_grad_()
+    r = random_input((4, 3), torch.float32, device).requires_grad_()
+    grad = random_input((3, 4, 6), torch.float32, device)
+    results = []
+    for fn in (lambda v, res: CF.add_relu(v, res, inplace=True, backend=backend),
+               lambda v, res: torch.relu_(v.add_(res))):
+        h = w * 1.5
+        view = h[1, :, ::2] if layout == "strided" else h[1, :, :3]
+        out = fn(view, r)
+        assert out is view
+        results.append((h.detach().clone(), *torch.autograd.grad(h, (w, r), grad)))
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs)
 
 
 def test_inplace_on_leaf_requiring_grad_is_refused(backend_device):

@@ -33,10 +33,10 @@ BAD_INPUTS = [
     (lambda: CF.max_pool2d(x4, 9), ValueError, "bigger than the padded input"),
     (lambda: CF.max_pool2d(x4, (3, 3, 3)), ValueError, "an int or a pair of ints"),
     (lambda: CF.max_pool2d(torch.randn(2, 0, 8, 8), 3), ValueError, "non-empty channel and spatial"),
-    (lambda: CF.add_relu(x4, x4[:1]), ValueError, "same shape, dtype and device"),
-    (lambda: CF.add_relu(x4, x4.double()), ValueError, "same shape, dtype and device"),
+    (lambda: CF.add_relu(x4, x4[:1]), ValueError, "to have the same shape"),
+    (lambda: CF.add_relu(x4, x4.double()), ValueError, "to have the same dtype"),
     (lambda: CF.add_relu(x4.long(), x4.long()), ValueError, "got torch.int64"),
-    (lambda: CF.add_relu(x4, x4.to("meta")), ValueError, "same shape, dtype and device"),
+    (lambda: CF.add_relu(x4, x4.to("meta")), ValueError, "on the same device"),
     (lambda: CF.add_relu(x4, x4, backend="nope"), ValueError, "unknown backend 'nope'"),
     (lambda: CF.max_pool2d(x4, 3, backend="cuda"), RuntimeError, "backend 'cuda'"),
     (lambda: cnn.MaxPool2d(3, backend="gpu"), ValueError, "unknown backend 'gpu'"),
@@ -51,12 +51,13 @@ def test_bad_input_gets_a_clear_error(call, error, message):
 
 OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be called directly)
     (lambda: torch.ops.cnnkernels.lrn_forward(x4.long(), 5, 1e-4, 0.75, 1.0), "float32, float64"),
-    (lambda: torch.ops.cnnkernels.lrn_forward(x4, 0, 1e-4, 0.75, 1.0), "size >= 1"),
+    (lambda: torch.ops.cnnkernels.lrn_forward(x4, 0, 1e-4, 0.75, 1.0), "size to be an int >= 1"),
     (lambda: torch.ops.cnnkernels.lrn_backward(x4[:1], x4, 5, 1e-4, 0.75, 1.0), "same shape"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [3, 3], [2, 2], [2, 2], [1, 1], False, True), "padding"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [9, 9], [2, 2], [0, 0], [1, 1], False, True), "bigger"),
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "argmax"),
-    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "dtype Byte"),
+    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]),
+     "dtype torch.uint8"),
     (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0], True), "same shape"),
     (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.byte().flatten(), False), "uint8 mask of 48 bytes"),
     (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48), False), "uint8 mask of 48 bytes"),
@@ -73,6 +74,42 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
 def test_operators_check_their_arguments(call, message):
     with pytest.raises((ValueError, RuntimeError), match=message):
         call()
+
+
+# The same mistake through the Python layer and through an operator called directly (C++, or Triton's
+# launchers): (what both get, Python's call, the operator's call with the same arguments). Each rule
+# lives once per language; this keeps the two languages' words the same.
+def _op_calls(ops):
+    lrn, pool, add = ops.lrn_forward, ops.max_pool2d_forward, ops.add_relu
+    return [
+        (x4.long(), lambda x: CF.local_response_norm(x, 5), lambda x: lrn(x, 5, 1e-4, 0.75, 1.0)),
+        (torch.randn(3, 4), lambda x: CF.local_response_norm(x, 5), lambda x: lrn(x, 5, 1e-4, 0.75, 1.0)),
+        (x4, lambda x: CF.local_response_norm(x, 0), lambda x: lrn(x, 0, 1e-4, 0.75, 1.0)),
+        (x4.int(), lambda x: CF.max_pool2d(x, 3), lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
+        (torch.randn(8, 8), lambda x: CF.max_pool2d(x, 3), lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
+        (torch.randn(2, 0, 8, 8), lambda x: CF.max_pool2d(x, 3),
+         lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
+        (x4, lambda x: CF.max_pool2d(x, 0), lambda x: pool(x, [0, 0], [0, 0], [0, 0], [1, 1], False, False)),
+        (x4, lambda x: CF.max_pool2d(x, 3, 0), lambda x: pool(x, [3, 3], [0, 0], [0, 0], [1, 1], False, False)),
+        (x4, lambda x: CF.max_pool2d(x, 3, 1, 0, 0), lambda x: pool(x, [3, 3], [1, 1], [0, 0], [0, 0], False, False)),
+        (x4, lambda x: CF.max_pool2d(x, 3, 2, 2), lambda x: pool(x, [3, 3], [2, 2], [2, 2], [1, 1], False, False)),
+        (x4, lambda x: CF.max_pool2d(x, 9), lambda x: pool(x, [9, 9], [9, 9], [0, 0], [1, 1], False, False)),
+        (x4.long(), lambda x: CF.add_relu(x, x), lambda x: add(x, x, False)),
+    ]
+
+
+def _message(call, x):
+    with pytest.raises((ValueError, RuntimeError)) as caught:
+        call(x)
+    return str(caught.value).split(": ", 1)[1]  # without the name of the function or op
+
+
+@pytest.mark.parametrize("backend", ["cpu", "triton"])
+def test_python_and_the_operators_say_the_same(backend):
+    if backends.unavailable_reason(backend) or "cpu" not in backends.device_types(backend):
+        pytest.skip(f"backend {backend!r} does not run on CPU tensors here")
+    for x, python_call, op_call in _op_calls(cnnkernels.ops.OPS[backend]):
+        assert _message(python_call, x) == _message(op_call, x)
 
 
 def test_a_backend_that_cannot_run_says_why():

@@ -5,7 +5,6 @@ dtype conversions, against PyTorch and the C++ CPU kernels."""
 import ctypes
 import os
 import random
-import re
 import shutil
 import subprocess
 
@@ -13,11 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnkernels import backends, ops
-from conftest import add_relu_mask_of
+from cnnkernels import backends
+from cnnkernels.contracts.common import compute_format
+from conftest import add_relu_mask_of, has_empty_window, pool_output_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # launchers.h DType
+DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # csrc/cuda/launch.h, DType
 
 
 def cuda_include():
@@ -25,6 +25,40 @@ def cuda_include():
         if home and os.path.exists(os.path.join(home, "include", "cuda_fp16.h")):
             return os.path.join(home, "include")
     return None
+
+
+def split_top_level(text):
+    """text split at the commas outside any brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{<" and 1 or ch in ")]}>" and -1 or 0
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def emulated_launches(text):
+    """Every `kernel<...><<<grid, block, shared, stream>>>(args)` as `emulate_launch(grid, block, kernel<...>, args)`."""
+    while (launch := text.find("<<<")) >= 0:
+        end = text.index(">>>(", launch)
+        config = [part.strip() for part in split_top_level(text[launch + 3:end])]
+        assert len(config) == 4, f"a launch the emulation does not understand: {text[launch:end + 3]}"
+        start = launch
+        while text[start - 1].isspace():
+            start -= 1
+        if text[start - 1] == ">":  # the kernel's template arguments
+            depth = 0
+            while True:
+                start -= 1
+                depth += {">": 1, "<": -1}.get(text[start], 0)
+                if depth == 0:
+                    break
+        while text[start - 1].isalnum() or text[start - 1] in "_:":
+            start -= 1
+        kernel = " ".join(text[start:launch].split())
+        text = f"{text[:start]}emulate_launch({config[0]}, {config[1]}, {kernel}, {text[end + 4:]}"
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +70,7 @@ def emulated(tmp_path_factory):
     sources = []
     for name in sorted(os.listdir(work / "csrc" / "cuda")):
         if name.endswith(".cu"):
-            text = (work / "csrc" / "cuda" / name).read_text()
-            text = re.sub(r"(\w+(?:<[^<>;]*>)?)<<<([^;]*?),\s*(THREADS),\s*0,\s*stream>>>\(", r"emulate_launch(\2, \3, \1, ",
-                          text)
-            assert "<<<" not in text, f"a launch in {name} the emulation does not understand"
+            text = emulated_launches((work / "csrc" / "cuda" / name).read_text())
             path = work / "csrc" / "cuda" / (name[:-3] + "_emulated.cpp")
             path.write_text('#include "shim.h"\n' + text)
             sources.append(str(path))
@@ -61,7 +92,7 @@ def emulated(tmp_path_factory):
 
 
 def layout_of(t):
-    fmt = ops.compute_format(t)
+    fmt = compute_format(t)
     return t.contiguous(memory_format=fmt), int(fmt == torch.channels_last), fmt
 
 
@@ -98,10 +129,6 @@ def test_lrn(emulated):
         torch.testing.assert_close(dx.double(), ref_dx, **tol)
 
 
-def has_empty_window(size, k, s, p, d, out):
-    return any(all(not 0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
-
-
 @pytest.mark.skipif(backends.unavailable_reason("cpu") is not None, reason="compares with the C++ CPU kernels")
 def test_max_pool2d(emulated):
     rng = random.Random(2)
@@ -127,8 +154,8 @@ def test_max_pool2d(emulated):
         x[(r > 0.05) & (r < 0.15)] = float("-inf")
         if rng.random() < 0.4:
             x = x.contiguous(memory_format=torch.channels_last)
-        OH, OW = (ops.pool_output_size(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((H, W)))
-        if min(OH, OW) < 1 or has_empty_window(H, kh, s[0], p[0], d[0], OH) or has_empty_window(W, kw, s[1], p[1], d[1], OW):
+        OH, OW = (pool_output_size(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((H, W)))
+        if min(OH, OW) < 1 or has_empty_window(H, kh, s[0], p[0], d[0], ceil) or has_empty_window(W, kw, s[1], p[1], d[1], ceil):
             continue
         checked += 1
         y_cpu, am_cpu = torch.ops.cnnkernels.max_pool2d_forward(x, k, s, p, d, ceil, True)

@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 import cnnkernels.nn.functional as CF
-from cnnkernels import ops
 from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
 
 CONFIGS = [
@@ -49,11 +48,6 @@ def torch_grad_at_dtype(x, cfg, grad):
     xs = x.detach().requires_grad_()
     (dx,) = torch.autograd.grad(F.max_pool2d(xs, *cfg), xs, grad)
     return dx
-
-
-def has_empty_window(size, k, s, p, d, ceil):
-    out = ops.pool_output_size(size, k, s, p, d, ceil)
-    return any(all(not 0 <= o * s - p + t * d < size for t in range(k)) for o in range(out))
 
 
 def run_case(backend, device, shape, cfg, dtype, layout, values=None):

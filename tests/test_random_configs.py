@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import cnnkernels.nn.functional as CF
 import test_lrn as lrn_tests
 import test_max_pool2d as pool_tests
-from conftest import LAYOUTS, random_input
+from conftest import LAYOUTS, has_empty_window, random_input
 
 hypothesis = pytest.importorskip("hypothesis")  # optional: a GPU machine without it runs the rest
 from hypothesis import given, settings, strategies as st  # noqa: E402
@@ -41,10 +41,8 @@ def test_max_pool2d(n, c, h, w, kh, kw, sh, sw, dh, dw, ceil, data, layout):
         F.max_pool2d(torch.zeros(1, 1, h, w), *cfg)
     except RuntimeError:
         return  # PyTorch rejects it too (window bigger than the padded input): tested in test_errors
-    # With dilation a window can lie wholly in the padding: its output is -inf in both, but PyTorch's
-    # index for it points at an element outside the window (which its backward then credits); ours
-    # credits nothing. Those configurations are left out.
-    if pool_tests.has_empty_window(h, kh, sh, ph, dh, ceil) or pool_tests.has_empty_window(w, kw, sw, pw, dw, ceil):
+    # (A window wholly in the padding: PyTorch's index for it points outside it; conftest.has_empty_window.)
+    if has_empty_window(h, kh, sh, ph, dh, ceil) or has_empty_window(w, kw, sw, pw, dw, ceil):
         return
     pool_tests.run_case("cpu", "cpu", (n, c, h, w), cfg, torch.float32, layout)
 

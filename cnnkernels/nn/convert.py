@@ -2,24 +2,21 @@
 from torch import nn
 
 from .modules import AddReLU, LocalResponseNorm, MaxPool2d
+from .residual import BasicBlock, Bottleneck
 
 __all__ = ["convert"]
 
-
-def _residual_blocks():
-    """torchvision's ResNet blocks -> ours: the same attributes, the residual add+ReLU fused."""
-    from ..models.resnet import BasicBlock, Bottleneck
-
-    return {("torchvision.models.resnet", "BasicBlock"): BasicBlock, ("torchvision.models.resnet", "Bottleneck"): Bottleneck}
+# torchvision's ResNet blocks -> ours: the same attributes, the residual add+ReLU fused.
+_RESIDUAL_BLOCKS = {("torchvision.models.resnet", "BasicBlock"): BasicBlock,
+                    ("torchvision.models.resnet", "Bottleneck"): Bottleneck}
 
 
 def convert(model, *, backend="auto"):
     """Swaps, in place and throughout `model`, torch.nn.MaxPool2d and torch.nn.LocalResponseNorm for
     cnnkernels' modules, and makes torchvision's ResNet blocks (BasicBlock, Bottleneck) end in one
     add+ReLU. Parameters, buffers and outputs stay the same. Returns `model`."""
-    blocks = _residual_blocks()
     for module in model.modules():
-        ours = blocks.get((type(module).__module__, type(module).__name__))
+        ours = _RESIDUAL_BLOCKS.get((type(module).__module__, type(module).__name__))
         if ours is not None:
             module.add_relu = AddReLU(inplace=True, backend=backend)
             module.__class__ = ours  # same attribute names as torchvision's block; forward fuses add+ReLU

@@ -3,14 +3,14 @@ state_dict and isinstance checks; only forward changes."""
 import torch
 
 from . import functional as F
-from ..backends import _check_name
+from ..backends import check_name
 
 __all__ = ["LocalResponseNorm", "MaxPool2d", "AddReLU"]
 
 
 class _WithBackend:
     def _set_backend(self, backend):
-        _check_name(backend)
+        check_name(backend)
         self.backend = backend
 
     def _backend_repr(self):

@@ -1,6 +1,6 @@
 """Triton kernels for LRN, max-pool and add+ReLU (one file per op), registered as operators with
 torch.library.triton_op, so torch.compile traces into the kernels rather than around an opaque call.
-The ops are cnnkernels::<op>_triton; backend="triton" selects them. On a machine without a GPU they
+The ops are cnnkernels::<op>_triton (add_relu_triton_ in place); backend="triton" selects them. On a machine without a GPU they
 run under Triton's interpreter when TRITON_INTERPRET=1 is set before anything imports triton."""
 import os
 
@@ -14,12 +14,16 @@ else:
 INTERPRETER = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 if IMPORT_ERROR is None:
+    import dataclasses
+
     from . import add_relu, lrn, max_pool2d  # noqa: F401  (registers the ops)
+    from .. import contracts
+    from ..ops import OPS, OpSet
 
-    from ..ops import OPS, OpSet, register_autograd
-
-    OPS["triton"] = OpSet("_triton")
-    register_autograd(OPS["triton"])
+    _ops = OpSet.named("_triton")
+    for _contract in (contracts.lrn, contracts.max_pool2d, contracts.add_relu):
+        _contract.register_autograd(_ops)
+    OPS["triton"] = dataclasses.replace(_ops, add_relu_inplace=contracts.add_relu.inplace_with_autograd(_ops))
 
 
 def unavailable_reason():

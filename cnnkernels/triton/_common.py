@@ -1,14 +1,12 @@
-"""What the Triton launchers share: the layout rule of the C++ kernels and argument checks."""
+"""What the Triton launchers share: the checks every Triton op makes, and the layout the kernels
+compute in (contracts/common.py has the rules)."""
 import torch
 
-from ..ops import compute_format  # noqa: F401  (re-exported for the launchers)
-
-TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+from ..contracts.common import check_gpu_dtype, compute_format
 
 
-def check_dtype(t, op, name="input"):
-    if t.dtype not in TRITON_DTYPES:
-        raise ValueError(f"{op}: the Triton kernels take float32, float16 or bfloat16 {name}, got {t.dtype}")
+def check_dtype(t, op):
+    check_gpu_dtype(t, op, "Triton")
 
 
 def in_compute_format(t):

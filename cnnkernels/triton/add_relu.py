@@ -6,7 +6,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops import add_relu_mask_bytes
+from ..contracts import add_relu as contract
 from ._common import check_dtype, compute_format
 
 BLOCK = 1024  # a multiple of 8: each program writes whole mask bytes
@@ -41,20 +41,19 @@ def _add_relu_backward_kernel(dy_ptr, mask_ptr, dx_ptr, n, BLOCK: tl.constexpr):
 def _forward(a, b, y, with_mask):
     """y = relu(a + b) over dense a, b, y of one layout; returns the mask (empty unless with_mask)."""
     n = y.numel()
-    mask = torch.empty(add_relu_mask_bytes(n) if with_mask else 0, dtype=torch.uint8, device=y.device)
+    mask = torch.empty(contract.mask_bytes(n) if with_mask else 0, dtype=torch.uint8, device=y.device)
     if n:
         wrap_triton(_add_relu_forward_kernel)[(triton.cdiv(n, BLOCK),)](a, b, y, mask, n, WITH_MASK=with_mask,
                                                                         BLOCK=BLOCK)
     return mask
 
 
-def _operands(first, second, op):
-    """Both in the first one's compute layout."""
-    check_dtype(first, op)
-    if first.shape != second.shape or first.dtype != second.dtype or first.device != second.device:
-        raise ValueError(f"{op}: expected tensors of the same shape, dtype and device")
-    fmt = compute_format(first)
-    return first.contiguous(memory_format=fmt), second.contiguous(memory_format=fmt)
+def _operands(input, residual, op):
+    """Both in input's compute layout."""
+    contract.check(input, residual, op)
+    check_dtype(input, op)
+    fmt = compute_format(input)
+    return input.contiguous(memory_format=fmt), residual.contiguous(memory_format=fmt)
 
 
 @triton_op("cnnkernels::add_relu_triton", mutates_args=())
@@ -64,7 +63,7 @@ def add_relu_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool
     return y, _forward(a, b, y, with_mask)
 
 
-@triton_op("cnnkernels::add_relu__triton", mutates_args={"input"})
+@triton_op("cnnkernels::add_relu_triton_", mutates_args={"input"})
 def add_relu_inplace_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool) -> torch.Tensor:
     a, b = _operands(input, residual, "add_relu_")
     if a is input:  # already dense in its layout (`is`, not data_ptr(): fake tensors, under torch.compile, have none)
@@ -78,17 +77,8 @@ def add_relu_inplace_triton(input: torch.Tensor, residual: torch.Tensor, with_ma
 @triton_op("cnnkernels::add_relu_backward_triton", mutates_args=())
 def add_relu_backward_triton(grad_output: torch.Tensor, mask: torch.Tensor, channels_last: bool) -> torch.Tensor:
     op = "add_relu_backward"
-    check_dtype(grad_output, op, "grad_output")
-    bytes_ = add_relu_mask_bytes(grad_output.numel())
-    if mask.dim() != 1 or mask.dtype != torch.uint8 or mask.numel() != bytes_ or mask.device != grad_output.device:
-        raise ValueError(
-            f"{op}: expected a 1-D uint8 mask of {bytes_} bytes on {grad_output.device} for grad_output of shape "
-            f"{tuple(grad_output.shape)} (from add_relu with with_mask=True), got shape {tuple(mask.shape)}, "
-            f"{mask.dtype} on {mask.device}"
-        )
-    if channels_last and grad_output.dim() != 4:
-        raise ValueError(f"{op}: channels_last applies to 4-D tensors only, got grad_output of shape "
-                         f"{tuple(grad_output.shape)}")
+    contract.check_backward(grad_output, mask, channels_last, op)
+    check_dtype(grad_output, op)
     dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     dx = torch.empty_like(dy)
     n = dx.numel()

@@ -11,6 +11,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from ..contracts import lrn as contract
 from ._common import check_dtype, in_compute_format
 
 BLOCK = 128  # pixels per program
@@ -210,17 +211,12 @@ def _geometry(x, channels_last):
     return (N, C, S), ((1, C, S * C) if channels_last else (S, 1, C * S))
 
 
-def _check(input, size, op):
-    check_dtype(input, op)
-    if input.dim() < 3 or size < 1:
-        raise ValueError(f"{op}: expected an (N, C, *) input and size >= 1, got {tuple(input.shape)} and {size}")
-
-
 @triton_op("cnnkernels::lrn_forward_triton", mutates_args=())
 def lrn_forward_triton(input: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
-    _check(input, size, "lrn_forward")
+    contract.check(input, size, "lrn_forward")
+    check_dtype(input, "lrn_forward")
     x, channels_last = in_compute_format(input)
-    y = torch.empty_like(x)
+    y = contract.output_like(x)
     _launch(_lrn_forward_sliding_kernel, _lrn_forward_tile_kernel, (x, y), x, channels_last, size, alpha, beta, k)
     return y
 
@@ -228,10 +224,11 @@ def lrn_forward_triton(input: torch.Tensor, size: int, alpha: float, beta: float
 @triton_op("cnnkernels::lrn_backward_triton", mutates_args=())
 def lrn_backward_triton(grad_output: torch.Tensor, input: torch.Tensor, size: int, alpha: float, beta: float,
                         k: float) -> torch.Tensor:
-    _check(input, size, "lrn_backward")
+    contract.check_backward(grad_output, input, size, "lrn_backward")
+    check_dtype(input, "lrn_backward")
     x, channels_last = in_compute_format(input)
     dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    dx = torch.empty_like(x)
+    dx = contract.output_like(x)
     _launch(_lrn_backward_sliding_kernel, _lrn_backward_tile_kernel, (dy, x, dx), x, channels_last, size, alpha, beta,
             k)
     return dx

@@ -12,7 +12,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from ..ops import argmax_dtype, pool_output_size
+from ..contracts import max_pool2d as contract
 from ._common import check_dtype, in_compute_format
 
 NCHW_TILE = (512, 1)  # (positions, channels) per program
@@ -108,17 +108,6 @@ def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, PLANES, CHANNELS, H,
     tl.store(dx_ptr + _at(plane, ih, iw, c, H, W, CHANNELS), acc.to(dx_ptr.dtype.element_ty), mask=mask)
 
 
-def _check(t, kernel_size, stride, padding, dilation, op):
-    check_dtype(t, op)
-    if t.dim() not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D or 4-D tensor, got shape {tuple(t.shape)}")
-    for name, v in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
-        if len(v) != 2 or min(v) < 1:
-            raise ValueError(f"{op}: expected {name} of two values >= 1, got {v}")
-    if len(padding) != 2 or min(padding) < 0 or padding[0] > kernel_size[0] // 2 or padding[1] > kernel_size[1] // 2:
-        raise ValueError(f"{op}: expected padding between 0 and half the kernel size, got {padding}")
-
-
 def _launch(kernel, tensors, batch, C, H, W, OH, OW, rows, cols, kernel_size, stride, padding, dilation, channels_last,
             **constants):
     """Runs `kernel` in tiles over the rows x cols positions of every image (plane) and the channels."""
@@ -134,18 +123,14 @@ def _launch(kernel, tensors, batch, C, H, W, OH, OW, rows, cols, kernel_size, st
 @triton_op("cnnkernels::max_pool2d_forward_triton", mutates_args=())
 def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], stride: list[int], padding: list[int],
                               dilation: list[int], ceil_mode: bool, with_argmax: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    _check(input, kernel_size, stride, padding, dilation, "max_pool2d_forward")
+    op = "max_pool2d_forward"
+    window = contract.window(kernel_size, stride, padding, dilation, op)
+    contract.check(input, *window, ceil_mode, op)
+    check_dtype(input, op)
     x, channels_last = in_compute_format(input)
+    y, argmax = contract.outputs_like(x, *window, ceil_mode, with_argmax)
     C, H, W = x.shape[-3:]
-    OH = pool_output_size(H, kernel_size[0], stride[0], padding[0], dilation[0], ceil_mode)
-    OW = pool_output_size(W, kernel_size[1], stride[1], padding[1], dilation[1], ceil_mode)
-    if OH < 1 or OW < 1:
-        raise ValueError(f"max_pool2d_forward: the pooling window is bigger than the padded input ({H}x{W})")
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    shape = (*x.shape[:-2], OH, OW)
-    y = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
-    argmax = torch.empty(shape if with_argmax else (0,), dtype=argmax_dtype(kernel_size), device=x.device,
-                         memory_format=fmt if with_argmax else torch.contiguous_format)
+    OH, OW = y.shape[-2:]
     if y.numel():
         _launch(_max_pool2d_forward_kernel, (x, y, argmax if with_argmax else y), x.numel() // (C * H * W), C, H, W,
                 OH, OW, OH, OW, kernel_size, stride, padding, dilation, channels_last, WITH_ARGMAX=with_argmax)
@@ -156,14 +141,14 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
 def max_pool2d_backward_triton(grad_output: torch.Tensor, argmax: torch.Tensor, input_height: int, input_width: int,
                                kernel_size: list[int], stride: list[int], padding: list[int],
                                dilation: list[int]) -> torch.Tensor:
-    _check(grad_output, kernel_size, stride, padding, dilation, "max_pool2d_backward")
-    if argmax.shape != grad_output.shape or argmax.dtype != argmax_dtype(kernel_size):
-        raise ValueError("max_pool2d_backward: expected the argmax of max_pool2d_forward(with_argmax=True)")
+    op = "max_pool2d_backward"
+    window = contract.window(kernel_size, stride, padding, dilation, op)
+    contract.check_backward(grad_output, argmax, input_height, input_width, *window, op)
+    check_dtype(grad_output, op)
     dy, channels_last = in_compute_format(grad_output)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    am = argmax.contiguous(memory_format=fmt)
+    am = argmax.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    dx = contract.grad_input_like(dy, input_height, input_width)
     C, OH, OW = dy.shape[-3:]
-    dx = torch.empty((*dy.shape[:-2], input_height, input_width), dtype=dy.dtype, device=dy.device, memory_format=fmt)
     if dx.numel():
         _launch(_max_pool2d_backward_kernel, (dy, am, dx), dy.numel() // (C * OH * OW), C, input_height, input_width,
                 OH, OW, input_height, input_width, kernel_size, stride, padding, dilation, channels_last,

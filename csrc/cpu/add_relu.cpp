@@ -14,7 +14,7 @@
 #include <type_traits>
 
 #include "../add_relu.h"
-#include "../prepare.h"
+#include "../prepare/add_relu.h"
 #include "round_sum.h"
 
 namespace cnnkernels {

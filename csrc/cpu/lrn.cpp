@@ -16,35 +16,22 @@
 #include <vector>
 
 #include "../lrn.h"
-#include "../prepare.h"
+#include "../prepare/lrn.h"
 
 namespace cnnkernels {
 namespace {
 
 constexpr int64_t BLOCK = 512;  // NCHW: pixels per row of the ring buffers
 
+using lrn::inv_pow_s;
 template <typename acc_t>
-struct LrnParams {
-  int64_t size;
-  acc_t alpha_over_size, beta, k;
-  int64_t before() const { return lrn::window_before(size); }
-  int64_t after() const { return lrn::window_after(size); }
-};
-
-template <bool kBeta075, typename acc_t>
-inline acc_t inv_pow_s(acc_t s, acc_t beta) {
-  if constexpr (kBeta075) {
-    return lrn::inv_pow_075(s);
-  } else {
-    return lrn::inv_pow(s, beta);
-  }
-}
+using Params = lrn::Params<acc_t>;
 
 // ------------------------------------------------------------------ channels_last: (pixel, c)
 
 template <typename scalar_t, bool kBeta075>
 void forward_channels_last(const scalar_t* x, scalar_t* y, int64_t pixels, int64_t C,
-                           const LrnParams<at::opmath_type<scalar_t>>& prm) {
+                           const Params<at::opmath_type<scalar_t>>& prm) {
   using acc_t = at::opmath_type<scalar_t>;
   at::parallel_for(0, pixels, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
     std::vector<acc_t> sq_padded(C + prm.size - 1, acc_t(0)), sum(C);
@@ -67,7 +54,7 @@ void forward_channels_last(const scalar_t* x, scalar_t* y, int64_t pixels, int64
 
 template <typename scalar_t, bool kBeta075>
 void backward_channels_last(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t pixels, int64_t C,
-                            const LrnParams<at::opmath_type<scalar_t>>& prm) {
+                            const Params<at::opmath_type<scalar_t>>& prm) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t coef = acc_t(2) * prm.alpha_over_size * prm.beta;
   at::parallel_for(0, pixels, std::max<int64_t>(1, 16384 / C), [&](int64_t begin, int64_t end) {
@@ -145,7 +132,7 @@ void for_each_block(int64_t N, int64_t S, Body&& body) {
 
 template <typename scalar_t, bool kBeta075>
 void forward_nchw(const scalar_t* x, scalar_t* y, int64_t N, int64_t C, int64_t S,
-                  const LrnParams<at::opmath_type<scalar_t>>& prm) {
+                  const Params<at::opmath_type<scalar_t>>& prm) {
   using acc_t = at::opmath_type<scalar_t>;
   for_each_block(N, S, [&](int64_t n, int64_t p0, int64_t pixels) {
     Ring<acc_t> xr(prm.size);
@@ -168,7 +155,7 @@ void forward_nchw(const scalar_t* x, scalar_t* y, int64_t N, int64_t C, int64_t 
 
 template <typename scalar_t, bool kBeta075>
 void backward_nchw(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t N, int64_t C, int64_t S,
-                   const LrnParams<at::opmath_type<scalar_t>>& prm) {
+                   const Params<at::opmath_type<scalar_t>>& prm) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t coef = acc_t(2) * prm.alpha_over_size * prm.beta;
   // dx_c needs t_j for j in [c - A, c + B]; t_j needs x rows [j - B, j + A].
@@ -209,19 +196,9 @@ void backward_nchw(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t 
 // ------------------------------------------------------------------ operators
 
 template <typename acc_t>
-LrnParams<acc_t> make_params(int64_t size, double alpha, double beta, double k) {
+Params<acc_t> make_params(int64_t size, double alpha, double beta, double k) {
   return {size, static_cast<acc_t>(alpha / static_cast<double>(size)), static_cast<acc_t>(beta),
           static_cast<acc_t>(k)};
-}
-
-// Calls body(std::true_type{}) for beta = 0.75 (no pow), body(std::false_type{}) otherwise.
-template <typename Body>
-void with_beta(double beta, Body&& body) {
-  if (beta == 0.75) {
-    body(std::true_type{});
-  } else {
-    body(std::false_type{});
-  }
 }
 
 at::Tensor lrn_forward_cpu(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {
@@ -231,12 +208,13 @@ at::Tensor lrn_forward_cpu(const at::Tensor& input, int64_t size, double alpha, 
     const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
     const scalar_t* x = call.x.const_data_ptr<scalar_t>();
     scalar_t* y = call.out.mutable_data_ptr<scalar_t>();
-    with_beta(beta, [&](auto beta075) {
+    lrn::with_beta(beta, [&](auto beta075) {
       constexpr bool kBeta075 = decltype(beta075)::value;
-      if (call.channels_last) {
-        forward_channels_last<scalar_t, kBeta075>(x, y, call.N * call.S, call.C, prm);
+      const lrn::Shape& s = call.shape;
+      if (s.channels_last) {
+        forward_channels_last<scalar_t, kBeta075>(x, y, s.N * s.S, s.C, prm);
       } else {
-        forward_nchw<scalar_t, kBeta075>(x, y, call.N, call.C, call.S, prm);
+        forward_nchw<scalar_t, kBeta075>(x, y, s.N, s.C, s.S, prm);
       }
     });
   });
@@ -252,12 +230,13 @@ at::Tensor lrn_backward_cpu(const at::Tensor& grad_output, const at::Tensor& inp
     const scalar_t* x = call.x.const_data_ptr<scalar_t>();
     const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
     scalar_t* dx = call.out.mutable_data_ptr<scalar_t>();
-    with_beta(beta, [&](auto beta075) {
+    lrn::with_beta(beta, [&](auto beta075) {
       constexpr bool kBeta075 = decltype(beta075)::value;
-      if (call.channels_last) {
-        backward_channels_last<scalar_t, kBeta075>(dy, x, dx, call.N * call.S, call.C, prm);
+      const lrn::Shape& s = call.shape;
+      if (s.channels_last) {
+        backward_channels_last<scalar_t, kBeta075>(dy, x, dx, s.N * s.S, s.C, prm);
       } else {
-        backward_nchw<scalar_t, kBeta075>(dy, x, dx, call.N, call.C, call.S, prm);
+        backward_nchw<scalar_t, kBeta075>(dy, x, dx, s.N, s.C, s.S, prm);
       }
     });
   });

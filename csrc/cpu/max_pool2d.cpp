@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "../max_pool2d.h"
-#include "../prepare.h"
+#include "../prepare/max_pool2d.h"
 #include "round_sum.h"
 
 namespace cnnkernels {
@@ -25,10 +25,6 @@ using max_pool2d::end_tap;
 using max_pool2d::first_tap;
 using max_pool2d::takes_over;
 using max_pool2d::with_window;
-
-struct PoolShape {
-  int64_t N, C, H, W, OH, OW;
-};
 
 // Interior windows along one dimension, [lo, hi): o * stride - pad >= 0 and
 // o * stride - pad + (kernel - 1) * dilation < in, so every tap lands inside the input.
@@ -319,13 +315,13 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& inpu
                                                           bool with_argmax) {
   PoolCall call = prepare_max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
   if (call.y.numel() == 0) return {call.y, call.argmax};
-  const PoolShape s{call.N, call.C, call.H, call.W, call.OH, call.OW};
+  const PoolShape& s = call.shape;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "max_pool2d_forward_cpu", [&] {
     auto run = [&](auto* argmax_ptr) {
-      with_window(call.args, [&](const auto& w) {
+      with_window(call.window, [&](const auto& w) {
         const scalar_t* x = call.x.const_data_ptr<scalar_t>();
         scalar_t* y = call.y.mutable_data_ptr<scalar_t>();
-        if (call.channels_last) {
+        if (s.channels_last) {
           forward_channels_last(x, y, argmax_ptr, s, w);
         } else {
           forward_nchw(x, y, argmax_ptr, s, w);
@@ -347,13 +343,13 @@ at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tens
   PoolCall call = prepare_max_pool2d_backward(grad_output, argmax, input_height, input_width, kernel_size, stride,
                                               padding, dilation);
   if (call.dx.numel() == 0) return call.dx;
-  const PoolShape s{call.N, call.C, call.H, call.W, call.OH, call.OW};
+  const PoolShape& s = call.shape;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_output.scalar_type(), "max_pool2d_backward_cpu", [&] {
     auto run = [&](const auto* argmax_ptr) {
-      with_window(call.args, [&](const auto& w) {
+      with_window(call.window, [&](const auto& w) {
         const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
         scalar_t* dx = call.dx.mutable_data_ptr<scalar_t>();
-        if (call.channels_last) {
+        if (s.channels_last) {
           backward_channels_last(dy, argmax_ptr, dx, s, w);
         } else {
           backward_nchw(dy, argmax_ptr, dx, s, w);

@@ -2,7 +2,7 @@
 // every pointer is 16-byte aligned (any dtype), element by element otherwise; the last n % step
 // elements by the grid's first thread. With a mask, a step is 8 elements, so that each thread
 // writes whole bytes of it (csrc/add_relu.h: the mask's bit order).
-#include "../add_relu.h"
+#include "add_relu.h"
 #include "common.cuh"
 
 namespace cnnkernels::cuda {

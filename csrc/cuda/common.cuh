@@ -9,7 +9,7 @@
 #include <initializer_list>
 #include <type_traits>
 
-#include "launchers.h"
+#include "launch.h"
 
 namespace cnnkernels::cuda {
 

@@ -8,11 +8,14 @@
 //  - otherwise: a thread per element re-reads the window (from the caches).
 #include <type_traits>
 
-#include "../lrn.h"
 #include "common.cuh"
+#include "lrn.h"
 
 namespace cnnkernels::cuda {
 namespace {
+
+using LrnShape = lrn::Shape;
+using LrnParams = lrn::Params<float>;
 
 // (n, c, pixel) of element i, as the offset of channel 0 at that pixel, the channel, and the
 // distance between channels.
@@ -29,9 +32,7 @@ __device__ __forceinline__ Element locate(int64_t i, const LrnShape& s) {
   return {i - c * s.S, c, s.S};
 }
 
-__device__ __forceinline__ float inv_pow_s(float s, float beta) {
-  return beta == 0.75f ? lrn::inv_pow_075(s) : lrn::inv_pow(s, beta);
-}
+using lrn::inv_pow_s;
 
 // Sum of x^2 over the forward window of channel c.
 template <typename T>
@@ -47,17 +48,17 @@ __device__ __forceinline__ float window_sum_squares(const T* x, const Element& e
   return sum;
 }
 
-template <typename T>
+template <typename T, bool kBeta075>
 __global__ void lrn_forward_kernel(const T* __restrict__ x, T* __restrict__ y, LrnShape s, LrnParams p) {
   const int64_t n = s.N * s.C * s.S;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const Element e = locate(i, s);
     const float scale = lrn::scale(window_sum_squares(x, e, e.c, s, p), p.alpha_over_size, p.k);
-    y[i] = from_float<T>(lrn::forward(to_float(x[i]), inv_pow_s(scale, p.beta)));
+    y[i] = from_float<T>(lrn::forward(to_float(x[i]), inv_pow_s<kBeta075>(scale, p.beta)));
   }
 }
 
-template <typename T>
+template <typename T, bool kBeta075>
 __global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx,
                                     LrnShape s, LrnParams p) {
   const int64_t n = s.N * s.C * s.S;
@@ -70,7 +71,7 @@ __global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restric
     for (int64_t j = lo; j <= hi; ++j) {
       const int64_t at = e.channel0 + j * e.channel_stride;
       const float scale = lrn::scale(window_sum_squares(x, e, j, s, p), p.alpha_over_size, p.k);
-      const float inv = inv_pow_s(scale, p.beta);
+      const float inv = inv_pow_s<kBeta075>(scale, p.beta);
       sum_t += lrn::backward_term(to_float(dy[at]), to_float(x[at]), inv, scale);
       if (j == e.c) inv_c = inv;
     }
@@ -136,7 +137,7 @@ __device__ __forceinline__ Run locate_run(int64_t i, const LrnShape& s, Runs run
   return {n * s.C * s.S + pixel, begin, min(s.C, begin + runs.length)};
 }
 
-template <typename T, int SIZE>
+template <typename T, int SIZE, bool kBeta075>
 __global__ void lrn_forward_sliding_kernel(const T* __restrict__ x, T* __restrict__ y, LrnShape s, LrnParams p,
                                            Runs runs) {
   constexpr int B = SIZE / 2, A = (SIZE - 1) / 2;  // channels before / after c in its window
@@ -157,13 +158,13 @@ __global__ void lrn_forward_sliding_kernel(const T* __restrict__ x, T* __restric
         shift_in(win, ahead[q]);
         if (c < r.begin) continue;
         const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-        y[r.offset + c * s.S] = from_float<T>(lrn::forward(win[B], inv_pow_s(scale, p.beta)));
+        y[r.offset + c * s.S] = from_float<T>(lrn::forward(win[B], inv_pow_s<kBeta075>(scale, p.beta)));
       }
     }
   }
 }
 
-template <typename T, int SIZE>
+template <typename T, int SIZE, bool kBeta075>
 __global__ void lrn_backward_sliding_kernel(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx,
                                             LrnShape s, LrnParams p, Runs runs) {
   constexpr int B = SIZE / 2, A = (SIZE - 1) / 2;
@@ -193,7 +194,7 @@ __global__ void lrn_backward_sliding_kernel(const T* __restrict__ dy, const T* _
         if (j >= stop) break;
         shift_in(win, x_ahead[q]);
         const float scale = lrn::scale(sum_of_squares(win), p.alpha_over_size, p.k);
-        const float inv = inv_pow_s(scale, p.beta);
+        const float inv = inv_pow_s<kBeta075>(scale, p.beta);
         shift_in(t, (j >= 0 && j < s.C) ? lrn::backward_term(dy_ahead[q], win[B], inv, scale) : 0.f);
         shift_in(dys, dy_ahead[q]);
         shift_in(invs, inv);
@@ -222,7 +223,7 @@ __device__ __forceinline__ void load_packs(const T* pixel, int64_t c0, int64_t C
 
 __host__ __device__ constexpr int packs_to_cover(int channels, int V) { return (channels + V - 1) / V; }
 
-template <typename T, int SIZE, int V>
+template <typename T, int SIZE, int V, bool kBeta075>
 __global__ void lrn_forward_packed_kernel(const T* __restrict__ x, T* __restrict__ y, LrnShape s, LrnParams p) {
   constexpr int B = SIZE / 2, A = (SIZE - 1) / 2, H = packs_to_cover(B, V);
   const int64_t packs = s.C / V;
@@ -237,13 +238,13 @@ __global__ void lrn_forward_packed_kernel(const T* __restrict__ x, T* __restrict
 #pragma unroll
       for (int d = -B; d <= A; ++d) sum += v[H * V + m + d] * v[H * V + m + d];
       const float scale = lrn::scale(sum, p.alpha_over_size, p.k);
-      out.v[m] = from_float<T>(lrn::forward(v[H * V + m], inv_pow_s(scale, p.beta)));
+      out.v[m] = from_float<T>(lrn::forward(v[H * V + m], inv_pow_s<kBeta075>(scale, p.beta)));
     }
     reinterpret_cast<Pack<T, V>*>(y)[i] = out;
   }
 }
 
-template <typename T, int SIZE, int V>
+template <typename T, int SIZE, int V, bool kBeta075>
 __global__ void lrn_backward_packed_kernel(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx,
                                            LrnShape s, LrnParams p) {
   constexpr int B = SIZE / 2, A = (SIZE - 1) / 2;
@@ -263,7 +264,7 @@ __global__ void lrn_backward_packed_kernel(const T* __restrict__ dy, const T* __
 #pragma unroll
       for (int d = -B; d <= A; ++d) sum += xv[HX * V + j + d] * xv[HX * V + j + d];
       const float scale = lrn::scale(sum, p.alpha_over_size, p.k);
-      const float inv = inv_pow_s(scale, p.beta);
+      const float inv = inv_pow_s<kBeta075>(scale, p.beta);
       t[j - J0] = lrn::backward_term(dyv[HD * V + j], xv[HX * V + j], inv, scale);
       if (j >= 0 && j < V) inv_own[j] = inv;
     }
@@ -317,25 +318,29 @@ cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, Lrn
     constexpr int V = pack16<T>;
     const auto X = static_cast<const T*>(x);
     const auto Y = static_cast<T*>(y);
-    switch (choose<T>(shape, params.size, {x, y})) {
-      case LrnKernel::Sliding: {
-        const Runs runs = channel_runs(shape);
-        with_window_size(params.size, [&](auto size) {
-          lrn_forward_sliding_kernel<T, decltype(size)::value><<<blocks_for(shape.N * shape.S * runs.count), THREADS, 0, stream>>>(
-              X, Y, shape, params, runs);
-        });
-        break;
+    const LrnKernel kernel = choose<T>(shape, params.size, {x, y});
+    lrn::with_beta(params.beta, [&](auto beta075) {
+      constexpr bool B075 = decltype(beta075)::value;
+      switch (kernel) {
+        case LrnKernel::Sliding: {
+          const Runs runs = channel_runs(shape);
+          with_window_size(params.size, [&](auto size) {
+            lrn_forward_sliding_kernel<T, decltype(size)::value, B075>
+                <<<blocks_for(shape.N * shape.S * runs.count), THREADS, 0, stream>>>(X, Y, shape, params, runs);
+          });
+          break;
+        }
+        case LrnKernel::Packed:
+          with_window_size(params.size, [&](auto size) {
+            lrn_forward_packed_kernel<T, decltype(size)::value, V, B075>
+                <<<blocks_for(shape.N * shape.S * shape.C / V), THREADS, 0, stream>>>(X, Y, shape, params);
+          });
+          break;
+        case LrnKernel::PerElement:
+          lrn_forward_kernel<T, B075><<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(X, Y, shape, params);
+          break;
       }
-      case LrnKernel::Packed:
-        with_window_size(params.size, [&](auto size) {
-          lrn_forward_packed_kernel<T, decltype(size)::value, V><<<blocks_for(shape.N * shape.S * shape.C / V), THREADS, 0, stream>>>(
-              X, Y, shape, params);
-        });
-        break;
-      case LrnKernel::PerElement:
-        lrn_forward_kernel<T><<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(X, Y, shape, params);
-        break;
-    }
+    });
   });
 }
 
@@ -348,25 +353,30 @@ cudaError_t lrn_backward(DType dtype, const void* dy, const void* x, void* dx, L
     const auto DY = static_cast<const T*>(dy);
     const auto X = static_cast<const T*>(x);
     const auto DX = static_cast<T*>(dx);
-    switch (choose<T>(shape, params.size, {dy, x, dx})) {
-      case LrnKernel::Sliding: {
-        const Runs runs = channel_runs(shape);
-        with_window_size(params.size, [&](auto size) {
-          lrn_backward_sliding_kernel<T, decltype(size)::value><<<blocks_for(shape.N * shape.S * runs.count), THREADS, 0, stream>>>(
-              DY, X, DX, shape, params, runs);
-        });
-        break;
+    const LrnKernel kernel = choose<T>(shape, params.size, {dy, x, dx});
+    lrn::with_beta(params.beta, [&](auto beta075) {
+      constexpr bool B075 = decltype(beta075)::value;
+      switch (kernel) {
+        case LrnKernel::Sliding: {
+          const Runs runs = channel_runs(shape);
+          with_window_size(params.size, [&](auto size) {
+            lrn_backward_sliding_kernel<T, decltype(size)::value, B075>
+                <<<blocks_for(shape.N * shape.S * runs.count), THREADS, 0, stream>>>(DY, X, DX, shape, params, runs);
+          });
+          break;
+        }
+        case LrnKernel::Packed:
+          with_window_size(params.size, [&](auto size) {
+            lrn_backward_packed_kernel<T, decltype(size)::value, V, B075>
+                <<<blocks_for(shape.N * shape.S * shape.C / V), THREADS, 0, stream>>>(DY, X, DX, shape, params);
+          });
+          break;
+        case LrnKernel::PerElement:
+          lrn_backward_kernel<T, B075>
+              <<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(DY, X, DX, shape, params);
+          break;
       }
-      case LrnKernel::Packed:
-        with_window_size(params.size, [&](auto size) {
-          lrn_backward_packed_kernel<T, decltype(size)::value, V><<<blocks_for(shape.N * shape.S * shape.C / V), THREADS, 0, stream>>>(
-              DY, X, DX, shape, params);
-        });
-        break;
-      case LrnKernel::PerElement:
-        lrn_backward_kernel<T><<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(DY, X, DX, shape, params);
-        break;
-    }
+    });
   });
 }
 

@@ -8,13 +8,15 @@
 // 16-byte packs of channels when channels_last and C allows.
 #include <limits>
 
-#include "../max_pool2d.h"
 #include "common.cuh"
+#include "max_pool2d.h"
 
 namespace cnnkernels::cuda {
 namespace {
 
 using max_pool2d::end_tap;
+using max_pool2d::PoolShape;
+using max_pool2d::PoolWindow;
 using max_pool2d::first_tap;
 using max_pool2d::takes_over;
 using max_pool2d::window_with_tap_at;
@@ -193,7 +195,7 @@ void with_kernel_choice(const PoolShape& s, const PoolWindow& window, int argmax
   constexpr int V = pack16<T>;
   const bool packed = s.channels_last && s.C % V == 0 && aligned16(pointers);
   if (largest > std::numeric_limits<int32_t>::max() || argmax_bytes == 4) {
-    const Window<0, 0, 0, 0, PoolWindow> generic{window};
+    const Window<0, 0, 0, 0> generic{window};
     if (argmax_bytes == 4) {
       body(int64_t{}, int32_t{}, std::integral_constant<int, 1>{}, generic);
     } else {

@@ -1,6 +1,8 @@
 // C entry points to the emulated launchers, for ctypes.
+#include "add_relu.h"
+#include "lrn.h"
+#include "max_pool2d.h"
 #include "shim.h"
-#include "launchers.h"
 
 unsigned emulated_max_blocks = 1u << 30;
 using namespace cnnkernels::cuda;
