@@ -60,7 +60,8 @@ def cuda_arch_list():
     archs = os.environ.get("TORCH_CUDA_ARCH_LIST")
     if not archs:
         if torch.cuda.is_available():  # only picks the archs, never whether to build
-            archs = ";".join(sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())}))
+            capabilities = {torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())}
+            archs = ";".join(sorted("%d.%d" % c for c in capabilities))
         else:
             archs = DEFAULT_CUDA_ARCHS
         os.environ["TORCH_CUDA_ARCH_LIST"] = archs
@@ -73,7 +74,8 @@ def arch_tokens(archs):
     for entry in re.split(r"[;\s]+", archs.strip()):
         m = re.fullmatch(r"(\d+)\.(\d+)([a-z]?)(\+PTX)?", entry)
         if not m:
-            raise SystemExit(f"cnnkernels: cannot read TORCH_CUDA_ARCH_LIST entry {entry!r} (expected e.g. 9.0 or 9.0+PTX)")
+            raise SystemExit(
+                f"cnnkernels: cannot read TORCH_CUDA_ARCH_LIST entry {entry!r} (expected e.g. 9.0 or 9.0+PTX)")
         sm = m.group(1) + m.group(2) + m.group(3)
         tokens.append("sm_" + sm)
         if m.group(4):

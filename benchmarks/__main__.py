@@ -47,7 +47,9 @@ def parse(argv):
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = p.parse_args(argv)
 
-    args.device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    args.device = torch.device(args.device)
     defaults = DEFAULTS[args.device.type]
     args.batch = args.batch or defaults["batch"]
     args.ops = [] if args.ops == "none" else args.ops.split(",")
@@ -119,4 +121,5 @@ def main(argv=None):
         raise SystemExit("benchmark problems:\n  " + "\n  ".join(problems))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -10,8 +10,10 @@ from .timing import progress, peak_extra_mb, time_ms
 
 
 def minimal_bytes(case, x, out, direction):
-    """DESIGN.md's minimal bytes. Max-pool both ways counts input + output, as the anchors do; the
-    add+ReLU backward reads dy and a bit mask (one bit per element) and writes dx."""
+    """The least an op must move: LRN forward reads x and writes y, its backward reads x and dy and
+    writes dx; max-pool counts input + output both ways (as the peers' published figures do); add+ReLU
+    forward reads two tensors and writes one, its backward reads dy and a bit mask (one bit per
+    element) and writes dx."""
     es, n_in, n_out = x.element_size(), x.numel(), out.numel()
     per_direction = {
         "lrn": {"fwd": 2 * es * n_in, "bwd": 3 * es * n_in},
@@ -95,7 +97,10 @@ def run(settings, device, meta, copy, skip=frozenset()):
     cases = [c for c in CASES if c.op in settings.ops]
     groups = [  # dtype outermost: a run cut short by --time-limit still has every op
         (case, dtype, layout, direction)
-        for dtype in settings.dtypes for case in cases for layout in settings.layouts for direction in settings.directions
+        for dtype in settings.dtypes
+        for case in cases
+        for layout in settings.layouts
+        for direction in settings.directions
     ]
     rows, functions, failures = [], {}, []
     for case, dtype, layout, direction in progress(groups, desc="kernels", unit="case", dynamic_ncols=True):

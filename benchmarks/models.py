@@ -156,9 +156,11 @@ def print_models(rows, checks):
     print("\nmodels: images/s (p50) for train (forward, backward, SGD) and infer; x = over torch-eager")
     base = {(r["op"], r["dtype"], r["direction"]): r["img_per_s"] for r in rows if r["provider"] == "torch-eager"}
     for r in rows:
-        ratio = r["img_per_s"] / base[(r["op"], r["dtype"], r["direction"])] if (r["op"], r["dtype"], r["direction"]) in base else float("nan")
+        key = (r["op"], r["dtype"], r["direction"])
+        ratio = r["img_per_s"] / base[key] if key in base else float("nan")
         print(f"  {r['shape_name']:<16}{r['dtype']:<6}{r['layout']:<6}{r['direction']:<6}{r['provider']:<20}"
-              f"{r['img_per_s']:10.0f} img/s  {ratio:5.2f}x  peak {r['peak_mem_mb']:.0f} MB  first step {r['first_step_s']:.1f} s")
+              f"{r['img_per_s']:10.0f} img/s  {ratio:5.2f}x  peak {r['peak_mem_mb']:.0f} MB  "
+              f"first step {r['first_step_s']:.1f} s")
     for name, precision, worst, tolerance, _ in checks:
         verdict = "ok" if worst <= tolerance else "DIFFERS"
         print(f"  loss check {name} {precision}: largest relative difference {worst:.2e} over the run "

@@ -77,7 +77,8 @@ def print_table(rows):
     print(f"\nspeed-up over {BASELINE} (geometric mean, min, max over shapes, dtypes and layouts)")
     for (op, direction, name), values in sorted(speedups(rows).items()):
         gmean = math.exp(sum(math.log(v) for v in values) / len(values))
-        print(f"  {op:<11}{direction:<8}{name:<20} {gmean:6.2f}x  (min {min(values):.2f}x, max {max(values):.2f}x, {len(values)} cases)")
+        print(f"  {op:<11}{direction:<8}{name:<20} {gmean:6.2f}x  "
+              f"(min {min(values):.2f}x, max {max(values):.2f}x, {len(values)} cases)")
 
 
 def chart(rows, path, copy_gbps):

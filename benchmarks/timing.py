@@ -69,8 +69,12 @@ def git_commit():
         return os.environ["CNNKERNELS_COMMIT"]
     try:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=root).stdout.strip()
+
+        def git(*args, check=False):
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root, check=check).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD", check=True)
+        dirty = git("status", "--porcelain", "--untracked-files=no")
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -52,7 +52,8 @@ def ten_crop_transform(image_size=224, resize=256):
     import torchvision.transforms as T
 
     per_crop = T.Compose([T.ToTensor(), T.Normalize(MEAN, STD)])
-    return T.Compose([T.Resize(resize), T.TenCrop(image_size), T.Lambda(lambda crops: torch.stack([per_crop(c) for c in crops]))])
+    ten_crops = T.Lambda(lambda crops: torch.stack([per_crop(c) for c in crops]))
+    return T.Compose([T.Resize(resize), T.TenCrop(image_size), ten_crops])
 
 
 class SkippingImageFolder:

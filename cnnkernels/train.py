@@ -31,7 +31,8 @@ SCHEDULES = ("step", "resnet", "constant")
 def parse(argv=None):
     p = argparse.ArgumentParser(prog="python -m cnnkernels.train", description=__doc__.splitlines()[0])
     p.add_argument("--model", default="resnet18", help=f"one of: {', '.join(models.list_models())}")
-    p.add_argument("--model-args", default="{}", help='builder keyword arguments as JSON, e.g. \'{"variant": "paper"}\'')
+    p.add_argument("--model-args", default="{}",
+                   help='builder keyword arguments as JSON, e.g. \'{"variant": "paper"}\'')
     p.add_argument("--data", help="folder with train/<class>/*.jpg and val/<class>/*.jpg (default: synthetic images)")
     p.add_argument("--synthetic-size", type=int, default=512, help="synthetic training images (without --data)")
     p.add_argument("--num-classes", type=int, default=1000, help="classes of the synthetic data")
@@ -50,7 +51,8 @@ def parse(argv=None):
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype")
     p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--backend", default="auto", choices=BACKENDS, help="cnnkernels' kernels, or torch for PyTorch's ops")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="cnnkernels' kernels, or torch for PyTorch's ops")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--steps-per-epoch", type=int, help="stop each epoch after this many steps (quick runs)")
@@ -109,7 +111,8 @@ def loader(dataset, args, dist_ctx, train, epoch_seed):
     )
     generator = torch.Generator().manual_seed(epoch_seed)  # seeds the workers' augmentation
     return sampler, torch.utils.data.DataLoader(
-        dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers, collate_fn=data.collate_skipping,
+        dataset, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
+        collate_fn=data.collate_skipping,
         pin_memory=dist_ctx.device.type == "cuda", drop_last=train, generator=generator,
         persistent_workers=False,
     )
@@ -201,7 +204,8 @@ def _train(args, dist_ctx):
     scaler = torch.amp.GradScaler(dist_ctx.device.type, enabled=args.precision == "fp16")
     os.makedirs(args.out, exist_ok=True)
     log_path = os.path.join(args.out, "log.csv")
-    fields = ["epoch", "lr", "train_loss", "train_top1", "val_top1", "val_top5", "img_per_s", "skipped_images", "seconds"]
+    fields = ["epoch", "lr", "train_loss", "train_top1", "val_top1", "val_top5", "img_per_s", "skipped_images",
+              "seconds"]
     if dist_ctx.main and start_epoch == 0:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -220,7 +224,8 @@ def _train(args, dist_ctx):
             skipped += bad
             if images is None:
                 continue
-            images, targets = images.to(dist_ctx.device, non_blocking=True), targets.to(dist_ctx.device, non_blocking=True)
+            images = images.to(dist_ctx.device, non_blocking=True)
+            targets = targets.to(dist_ctx.device, non_blocking=True)
             if args.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast():

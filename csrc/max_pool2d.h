@@ -20,8 +20,7 @@ struct PoolShape {
 
 // PyTorch's pooling_output_shape: floor or ceil division, and with ceil_mode the last window
 // must start inside the input or its left padding.
-CNNK_HD int64_t output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
-                            bool ceil_mode) {
+CNNK_HD int64_t output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
   int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
   if (ceil_mode && (out - 1) * stride >= in + pad) {
@@ -65,12 +64,14 @@ struct Window {
   PoolWindow a;
   static constexpr bool fixed = KH > 0;
   static constexpr int fixed_kh = KH, fixed_kw = KW, fixed_sh = SH, fixed_sw = SW;
+  // clang-format off
   CNNK_HD int64_t kh() const { if constexpr (fixed) return KH; else return a.kernel_h; }
   CNNK_HD int64_t kw() const { if constexpr (fixed) return KW; else return a.kernel_w; }
   CNNK_HD int64_t sh() const { if constexpr (fixed) return SH; else return a.stride_h; }
   CNNK_HD int64_t sw() const { if constexpr (fixed) return SW; else return a.stride_w; }
   CNNK_HD int64_t dh() const { if constexpr (fixed) return 1; else return a.dilation_h; }
   CNNK_HD int64_t dw() const { if constexpr (fixed) return 1; else return a.dilation_w; }
+  // clang-format on
   CNNK_HD int64_t ph() const { return a.pad_h; }
   CNNK_HD int64_t pw() const { return a.pad_w; }
   // No two windows share an input position (stride >= the dilated window, as VGG's 2x2/2).

@@ -283,5 +283,6 @@ def test_second_derivative(backend_device, inplace):
     if backend == "cpu":  # float64: the C++ CPU kernels only
         a = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
         r = random_input((2, 3, 4, 5), torch.float64, device).requires_grad_()
-        assert torch.autograd.gradgradcheck(lambda x, y: CF.add_relu(x * 1.0, y, inplace=inplace, backend=backend), (a, r))
+        fn = lambda x, y: CF.add_relu(x * 1.0, y, inplace=inplace, backend=backend)  # noqa: E731
+        assert torch.autograd.gradgradcheck(fn, (a, r))
 

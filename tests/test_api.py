@@ -18,7 +18,8 @@ x4 = torch.randn(2, 3, 8, 8)
 
 # ---------------------------------------------------------------- bad input: (call, error, message)
 BAD_INPUTS = [
-    (lambda: CF.local_response_norm(x4.long(), 5), ValueError, "float32, float64, float16 or bfloat16, got torch.int64"),
+    (lambda: CF.local_response_norm(x4.long(), 5), ValueError,
+     "float32, float64, float16 or bfloat16, got torch.int64"),
     (lambda: CF.local_response_norm(torch.randn(3, 4), 5), ValueError, "at least 3 dimensions"),
     (lambda: CF.local_response_norm(x4, 0), ValueError, "size to be an int >= 1"),
     (lambda: CF.local_response_norm([1.0], 5), TypeError, "torch.Tensor"),
@@ -55,17 +56,20 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
     (lambda: torch.ops.cnnkernels.lrn_backward(x4[:1], x4, 5, 1e-4, 0.75, 1.0), "same shape"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [3, 3], [2, 2], [2, 2], [1, 1], False, True), "padding"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [9, 9], [2, 2], [0, 0], [1, 1], False, True), "bigger"),
-    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]), "argmax"),
+    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]),
+     "argmax"),
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]),
      "dtype torch.uint8"),
     (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0], True), "same shape"),
     (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.byte().flatten(), False), "uint8 mask of 48 bytes"),
     (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48), False), "uint8 mask of 48 bytes"),
-    (lambda: torch.ops.cnnkernels.add_relu_backward(x4[0], torch.zeros(24, dtype=torch.uint8), True), "4-D tensors only"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4[0], torch.zeros(24, dtype=torch.uint8), True),
+     "4-D tensors only"),
     # a grad_output whose size no forward of this geometry gives
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4[..., :4, :4], x4[..., :4, :4].byte(), 2, 2, [2, 2], [2, 2],
                                                       [0, 0], [1, 1]), "not the pooled size"),
-    (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1], False))(torch.arange(1.0, 7.0)), "partly overlaps"),
+    (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1], False))(torch.arange(1.0, 7.0)),
+     "partly overlaps"),
 ]
 
 
@@ -86,7 +90,8 @@ def _op_calls(ops):
         (torch.randn(3, 4), lambda x: CF.local_response_norm(x, 5), lambda x: lrn(x, 5, 1e-4, 0.75, 1.0)),
         (x4, lambda x: CF.local_response_norm(x, 0), lambda x: lrn(x, 0, 1e-4, 0.75, 1.0)),
         (x4.int(), lambda x: CF.max_pool2d(x, 3), lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
-        (torch.randn(8, 8), lambda x: CF.max_pool2d(x, 3), lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
+        (torch.randn(8, 8), lambda x: CF.max_pool2d(x, 3),
+         lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
         (torch.randn(2, 0, 8, 8), lambda x: CF.max_pool2d(x, 3),
          lambda x: pool(x, [3, 3], [3, 3], [0, 0], [1, 1], False, False)),
         (x4, lambda x: CF.max_pool2d(x, 0), lambda x: pool(x, [0, 0], [0, 0], [0, 0], [1, 1], False, False)),
@@ -189,7 +194,8 @@ def test_every_backend_agrees_with_torch():
     for backend in backends.available():
         if backend in ("cuda",):
             continue  # needs CUDA tensors: the op tests cover it
-        torch.testing.assert_close(CF.local_response_norm(x, 5, backend=backend), CF.local_response_norm(x, 5, backend="torch"))
+        torch.testing.assert_close(CF.local_response_norm(x, 5, backend=backend),
+                                   CF.local_response_norm(x, 5, backend="torch"))
         torch.testing.assert_close(CF.max_pool2d(x, 3, 2, backend=backend), CF.max_pool2d(x, 3, 2, backend="torch"))
 
 

@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize("ops", ["lrn,add_relu", "max_pool2d"])
 def test_benchmark_writes_csv_and_chart(tmp_path, ops):
-    cmd = [sys.executable, "-m", "benchmarks", "--device", "cpu", "--batch", "1", "--ops", ops, "--dtypes", "float32", "--models", "none",
-           "--seconds", "0.01", "--out", str(tmp_path)]
+    cmd = [sys.executable, "-m", "benchmarks", "--device", "cpu", "--batch", "1", "--ops", ops, "--dtypes", "float32",
+           "--models", "none", "--seconds", "0.01", "--out", str(tmp_path)]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     [csv_path] = [p for p in tmp_path.iterdir() if p.suffix == ".csv"]

@@ -31,7 +31,8 @@ def opcheck_samples(backend, device):
         samples.append(
             (ops.max_pool2d_backward, (torch.randn_like(y), argmax, 6, 5, [3, 3], [2, 2], [1, 1], [1, 1]))
         )
-    samples.append((ops.max_pool2d_forward, (torch.randn(3, 9, 8, device=device), [3, 2], [1, 2], [1, 0], [2, 1], False, True)))
+    x3 = torch.randn(3, 9, 8, device=device)
+    samples.append((ops.max_pool2d_forward, (x3, [3, 2], [1, 2], [1, 0], [2, 1], False, True)))
     return samples
 
 

@@ -39,7 +39,8 @@ def split_top_level(text):
 
 
 def emulated_launches(text):
-    """Every `kernel<...><<<grid, block, shared, stream>>>(args)` as `emulate_launch(grid, block, kernel<...>, args)`."""
+    """Every `kernel<...><<<grid, block, shared, stream>>>(args)` as
+    `emulate_launch(grid, block, kernel<...>, args)`."""
     while (launch := text.find("<<<")) >= 0:
         end = text.index(">>>(", launch)
         config = [part.strip() for part in split_top_level(text[launch + 3:end])]
@@ -140,7 +141,8 @@ def test_max_pool2d(emulated):
         if rng.random() < 0.05:
             kh, kw = rng.randint(14, 20), rng.randint(14, 20)  # over 256 positions: int32 argmax
         k, s = (kh, kw), (rng.randint(1, 4), rng.randint(1, 4))
-        p, d, ceil = (rng.randint(0, kh // 2), rng.randint(0, kw // 2)), (rng.randint(1, 3), rng.randint(1, 3)), rng.random() < 0.5
+        p, d = (rng.randint(0, kh // 2), rng.randint(0, kw // 2)), (rng.randint(1, 3), rng.randint(1, 3))
+        ceil = rng.random() < 0.5
         if rng.random() < 0.5:  # the fast paths: compile-time 3x3/2, 3x3/1, 2x2/2 windows
             kh, stride = rng.choice([(3, 2), (3, 1), (2, 2)])
             k, s, d, kw = (kh, kh), (stride, stride), (1, 1), kh
@@ -155,7 +157,8 @@ def test_max_pool2d(emulated):
         if rng.random() < 0.4:
             x = x.contiguous(memory_format=torch.channels_last)
         OH, OW = (pool_output_size(n, k[i], s[i], p[i], d[i], ceil) for i, n in enumerate((H, W)))
-        if min(OH, OW) < 1 or has_empty_window(H, kh, s[0], p[0], d[0], ceil) or has_empty_window(W, kw, s[1], p[1], d[1], ceil):
+        if (min(OH, OW) < 1 or has_empty_window(H, kh, s[0], p[0], d[0], ceil)
+                or has_empty_window(W, kw, s[1], p[1], d[1], ceil)):
             continue
         checked += 1
         y_cpu, am_cpu = torch.ops.cnnkernels.max_pool2d_forward(x, k, s, p, d, ceil, True)

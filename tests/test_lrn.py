@@ -50,7 +50,8 @@ def run_case(backend, device, shape, size, alpha, beta, k, dtype, layout):
     grad = make_layout(random_input(shape, dtype, device), layout)
     (dx,) = torch.autograd.grad(y, x, grad)
     ref_y, ref_dx = reference(x, size, alpha, beta, k, grad)
-    low_y, low_dx = torch_at_dtype(x, size, alpha, beta, k, grad) if dtype in (torch.float16, torch.bfloat16) else (None, None)
+    low_precision = dtype in (torch.float16, torch.bfloat16)
+    low_y, low_dx = torch_at_dtype(x, size, alpha, beta, k, grad) if low_precision else (None, None)
     check_accuracy(y, ref_y, low_y, "lrn forward")
     # dx = dy * scale^-beta - (a sum over the window): the two can cancel to ~0 in every element at once
     check_accuracy(dx, ref_dx, low_dx, "lrn backward", terms=grad.abs().max().item())
@@ -96,7 +97,8 @@ def test_gradcheck(backend_device):
         pytest.skip("float64 gradcheck runs on the C++ CPU kernels")
     for size, beta in ((5, 0.75), (4, 0.6)):
         x = random_input((2, 6, 3, 4), torch.float64, device).requires_grad_()
-        assert torch.autograd.gradcheck(lambda t: CF.local_response_norm(t, size, 0.5, beta, 1.0, backend=backend), (x,))
+        fn = lambda t: CF.local_response_norm(t, size, 0.5, beta, 1.0, backend=backend)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (x,))
 
 
 def test_second_derivative_is_refused_clearly(backend_device):

@@ -48,7 +48,8 @@ def test_max_pool2d(n, c, h, w, kh, kw, sh, sw, dh, dw, ceil, data, layout):
 
 
 @settings(max_examples=30, deadline=None)
-@given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=5), dtype=st.sampled_from([torch.float32, torch.bfloat16]))
+@given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+       dtype=st.sampled_from([torch.float32, torch.bfloat16]))
 def test_add_relu(shape, dtype):
     a, b = random_input(shape, dtype, "cpu"), random_input(shape, dtype, "cpu")
     assert torch.equal(CF.add_relu(a, b, backend="cpu"), torch.relu(a + b))

@@ -52,7 +52,8 @@ def test_resume_is_exact(tmp_path):
     common = ["--model", "resnet18", "--image-size", "32", "--synthetic-size", "16", "--num-classes", "5", *QUICK]
     main([*common, "--epochs", "2", "--out", str(tmp_path / "straight")])
     main([*common, "--epochs", "1", "--out", str(tmp_path / "halves")])
-    main([*common, "--epochs", "2", "--out", str(tmp_path / "halves"), "--resume", str(tmp_path / "halves" / "checkpoint.pt")])
+    resume = ["--resume", str(tmp_path / "halves" / "checkpoint.pt")]
+    main([*common, "--epochs", "2", "--out", str(tmp_path / "halves"), *resume])
     straight, resumed = params(tmp_path / "straight" / "checkpoint.pt"), params(tmp_path / "halves" / "checkpoint.pt")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     assert len((tmp_path / "halves" / "log.csv").read_text().splitlines()) == 3

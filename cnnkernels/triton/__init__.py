@@ -1,7 +1,8 @@
 """Triton kernels for LRN, max-pool and add+ReLU (one file per op), registered as operators with
 torch.library.triton_op, so torch.compile traces into the kernels rather than around an opaque call.
-The ops are cnnkernels::<op>_triton (add_relu_triton_ in place); backend="triton" selects them. On a machine without a GPU they
-run under Triton's interpreter when TRITON_INTERPRET=1 is set before anything imports triton."""
+The ops are cnnkernels::<op>_triton (add_relu_triton_ in place); backend="triton" selects them. On a
+machine without a GPU they run under Triton's interpreter when TRITON_INTERPRET=1 is set before
+anything imports triton."""
 import os
 
 try:

@@ -122,7 +122,8 @@ def _launch(kernel, tensors, batch, C, H, W, OH, OW, rows, cols, kernel_size, st
 
 @triton_op("cnnkernels::max_pool2d_forward_triton", mutates_args=())
 def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], stride: list[int], padding: list[int],
-                              dilation: list[int], ceil_mode: bool, with_argmax: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                              dilation: list[int], ceil_mode: bool,
+                              with_argmax: bool) -> tuple[torch.Tensor, torch.Tensor]:
     op = "max_pool2d_forward"
     window = contract.window(kernel_size, stride, padding, dilation, op)
     contract.check(input, *window, ceil_mode, op)

@@ -122,7 +122,8 @@ class AddReLUGrad : public torch::autograd::Function<AddReLUGrad> {
     if (!grad_outputs[0].defined()) return {{}, {}, {}};
     return {AddReLUGrad::apply(grad_outputs[0], ctx->get_saved_variables()[0],
                                ctx->saved_data.at("channels_last").toBool()),
-            {}, {}};
+            {},
+            {}};
   }
 };
 

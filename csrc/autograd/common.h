@@ -1,6 +1,6 @@
 // What the autograd kernels of the C++ op set share (TORCH_LIBRARY_IMPL(cnnkernels, Autograd), one
-// file per op). They are C++ rather than Python: a Python-registered formula costs about 20 us more
-// per call, more than a GPU kernel on small tensors takes. Each forward saves only what its backward
+// file per op). They are C++ rather than Python: a Python-registered formula costs more per call than
+// a GPU kernel on small tensors takes. Each forward saves only what its backward
 // needs and each backward calls the registered backward op, so the graph stays dispatchable and
 // torch.compile traces it. The backward ops are differentiable in turn (a gradient of a gradient:
 // create_graph=True, e.g. a gradient penalty), or say they are not: without an autograd kernel

@@ -49,9 +49,10 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
     TORCH_CHECK(d.at("with_argmax").toBool(),
                 "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
                 "backpropagate through; call it with with_argmax=True when the input requires grad");
-    grads[0] = max_pool2d_backward_op().call(grad_outputs[0], ctx->get_saved_variables()[0], d.at("input_height").toSymInt(),
-                       d.at("input_width").toSymInt(), d.at("kernel_size").toIntVector(),
-                       d.at("stride").toIntVector(), d.at("padding").toIntVector(), d.at("dilation").toIntVector());
+    grads[0] = max_pool2d_backward_op().call(grad_outputs[0], ctx->get_saved_variables()[0],
+                                             d.at("input_height").toSymInt(), d.at("input_width").toSymInt(),
+                                             d.at("kernel_size").toIntVector(), d.at("stride").toIntVector(),
+                                             d.at("padding").toIntVector(), d.at("dilation").toIntVector());
     return grads;
   }
 };
@@ -94,20 +95,18 @@ class MaxPool2dGrad : public torch::autograd::Function<MaxPool2dGrad> {
     variable_list grads(8);
     if (!grad_outputs[0].defined()) return grads;
     const auto& d = ctx->saved_data;
-    grads[0] = gather_at_argmax(grad_outputs[0], ctx->get_saved_variables()[0], d.at("kernel_size").toIntVector(),
-                                d.at("stride").toIntVector(), d.at("padding").toIntVector(),
-                                d.at("dilation").toIntVector());
+    grads[0] =
+        gather_at_argmax(grad_outputs[0], ctx->get_saved_variables()[0], d.at("kernel_size").toIntVector(),
+                         d.at("stride").toIntVector(), d.at("padding").toIntVector(), d.at("dilation").toIntVector());
     return grads;
   }
 };
 
 at::Tensor max_pool2d_backward_autograd(const at::Tensor& grad_output, const at::Tensor& argmax,
-                                        c10::SymInt input_height, c10::SymInt input_width,
-                                        at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-                                        at::IntArrayRef dilation) {
+                                        c10::SymInt input_height, c10::SymInt input_width, at::IntArrayRef kernel_size,
+                                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   if (records_graph(grad_output)) {
-    return MaxPool2dGrad::apply(grad_output, argmax, input_height, input_width, kernel_size, stride, padding,
-                                dilation);
+    return MaxPool2dGrad::apply(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
   }
   return call_kernel(max_pool2d_backward_op(), grad_output, argmax, input_height, input_width, kernel_size, stride,
                      padding, dilation);

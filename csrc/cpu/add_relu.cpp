@@ -1,8 +1,9 @@
 // Residual add + ReLU on the CPU: one pass over both inputs (PyTorch's add then relu makes two). For
 // training the forward also writes the bit mask of where the gradient flows (csrc/add_relu.h), so
-// the backward reads dy and 1/32 of an fp32 tensor instead of dy and y. Measured on ResNet-50's
-// shapes, batch 8, 2 threads: the backward kernel 1.36-1.56x PyTorch's threshold_backward in fp32,
-// 1.5-2.0x in bf16; the mask costs the training forward 0-6% in fp32, ~20% in bf16.
+// the backward reads dy and 1/32 of an fp32 tensor instead of dy and y (its measured cost and gain:
+// benchmarks/results/cpu-notes.md).
+#include "../add_relu.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -13,7 +14,6 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../add_relu.h"
 #include "../prepare/add_relu.h"
 #include "round_sum.h"
 
@@ -27,8 +27,8 @@ constexpr int64_t CHUNK = 512;
 
 // An element's bits as an unsigned integer of its width: the mask's tests need no conversion.
 template <typename scalar_t>
-using Bits = std::conditional_t<sizeof(scalar_t) == 2, uint16_t,
-                                std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>>;
+using Bits =
+    std::conditional_t<sizeof(scalar_t) == 2, uint16_t, std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>>;
 
 // Mask bytes for y[0 .. count), count <= CHUNK. Two loops the compiler vectorises: one flag byte per
 // element (y is neither +0 nor -0, which for a relu output is add_relu::passes_gradient: a negative y

@@ -5,6 +5,8 @@
 //    slides down the channels keeping the `size` rows the window needs in a ring buffer, so each row
 //    of x (and dy) is read from memory once, in long contiguous runs the prefetcher can follow.
 // Window sums are summed directly, never by a running add/subtract: exact, no drift.
+#include "../lrn.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -15,7 +17,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "../lrn.h"
 #include "../prepare/lrn.h"
 
 namespace cnnkernels {
@@ -197,8 +198,7 @@ void backward_nchw(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t 
 
 template <typename acc_t>
 Params<acc_t> make_params(int64_t size, double alpha, double beta, double k) {
-  return {size, static_cast<acc_t>(alpha / static_cast<double>(size)), static_cast<acc_t>(beta),
-          static_cast<acc_t>(k)};
+  return {size, static_cast<acc_t>(alpha / static_cast<double>(size)), static_cast<acc_t>(beta), static_cast<acc_t>(k)};
 }
 
 at::Tensor lrn_forward_cpu(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {

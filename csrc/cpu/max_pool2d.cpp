@@ -2,6 +2,8 @@
 // backward scatters within a plane (NCHW) or gathers along the channels (channels_last), see below.
 // NCHW loops run over output pixels of one plane; channels_last loops run over the contiguous
 // channels of one pixel (vectorised).
+#include "../max_pool2d.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -14,7 +16,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "../max_pool2d.h"
 #include "../prepare/max_pool2d.h"
 #include "round_sum.h"
 
@@ -40,7 +41,7 @@ inline std::pair<int64_t, int64_t> interior(int64_t in, int64_t out, int64_t ker
 // (a running max per output, tap after tap, is latency-bound), and the compiler vectorises them.
 // Edge columns run one by one. fp16/bf16 planes are widened to float first, once per plane: read
 // through the conversion, the compiler keeps the loop scalar and branches on every comparison,
-// which random data mispredicts (AlexNet's pool5 in bf16 took twice fp32's time).
+// which random data mispredicts.
 template <typename scalar_t, typename index_t, typename Win>
 void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -61,8 +62,10 @@ void forward_nchw(const scalar_t* x, scalar_t* y, index_t* argmax, const PoolSha
         widened = plane;
       }
       const auto* xp = [&] {
-        if constexpr (widen) return static_cast<const acc_t*>(wide.data());
-        else return xs;
+        if constexpr (widen)
+          return static_cast<const acc_t*>(wide.data());
+        else
+          return xs;
       }();
       const int64_t h0 = oh * w.sh() - w.ph();
       const int64_t ki0 = first_tap(h0, w.dh()), ki1 = end_tap(h0, w.dh(), w.kh(), s.H);
@@ -181,8 +184,8 @@ inline acc_t gradient_if(index_t argmax, index_t tap, scalar_t dy) {
 // NCHW backward: scatters within a plane. Each output's gradient is added at its argmax, in output
 // order, in a zeroed plane that stays in cache: dx's own for fp32/fp64, and for fp16/bf16 where
 // windows cannot overlap (Window::disjoint: each input gets one gradient at most, added to zero
-// exactly); else a float plane, converted once. (A gather along the plane's rows, tried, ran 2-5x
-// slower: its per-tap tests come in runs of OW, too short to vectorise well.) A tap outside the
+// exactly); else a float plane, converted once. (A gather along the plane's rows was slower: its
+// per-tap tests come in runs of OW, too short to vectorise well.) A tap outside the
 // window, or in the padding, is what no forward of ours writes: it is skipped, never written
 // outside dx.
 template <typename scalar_t, typename index_t, typename Win>
@@ -269,11 +272,10 @@ struct Covers {
 // channels_last backward: gathers. Each input pixel sums, channel by channel, the gradients of the
 // windows covering it whose argmax it is (vectorised along the channels), in a fixed order, in dx's
 // own pixel for fp32/fp64 or a float one converted once: no zero-fill pass over dx, no float plane,
-// and a tap that is no window's argmax never matches. (Measured against a scatter: 1.2-2.4x faster
-// in fp32; keeping a block of channels' sums in registers instead ran 2x slower.)
+// and a tap that is no window's argmax never matches. (A scatter, and a block of channels' sums kept
+// in registers, were both slower: benchmarks/results/cpu-notes.md.)
 template <typename scalar_t, typename index_t, typename Win>
-void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s,
-                            const Win& w) {
+void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr bool direct = std::is_same_v<acc_t, scalar_t>;
   const int64_t C = s.C;
@@ -286,8 +288,10 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
       for (int64_t iw = 0; iw < s.W; ++iw) {
         scalar_t* dxp = dx + (r * s.W + iw) * C;
         acc_t* acc = [&] {
-          if constexpr (direct) return dxp;
-          else return buffer.data();
+          if constexpr (direct)
+            return dxp;
+          else
+            return buffer.data();
         }();
         std::fill(acc, acc + C, acc_t(0));
         for (int64_t i = rows.first[ih]; i < rows.first[ih + 1]; ++i) {
@@ -311,8 +315,7 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
 
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& input, at::IntArrayRef kernel_size,
                                                           at::IntArrayRef stride, at::IntArrayRef padding,
-                                                          at::IntArrayRef dilation, bool ceil_mode,
-                                                          bool with_argmax) {
+                                                          at::IntArrayRef dilation, bool ceil_mode, bool with_argmax) {
   PoolCall call = prepare_max_pool2d_forward(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax);
   if (call.y.numel() == 0) return {call.y, call.argmax};
   const PoolShape& s = call.shape;

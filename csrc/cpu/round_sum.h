@@ -11,9 +11,8 @@ namespace cnnkernels {
 
 // A float sum of scalar_t values (or any float computed from them by +, -, max) rounded to scalar_t.
 // bf16 rounds to nearest even on the bits, without c10's NaN test: that test (returning one canonical
-// NaN) keeps the compiler from vectorising the loops well (max-pool's bf16 backward on AlexNet's
-// pool5 ran 10-18% faster without it). A NaN stays a NaN: the operands' NaNs, and inf - inf's default
-// NaN, have their low 16 bits zero, so the rounding bias cannot carry out of them.
+// NaN) keeps the compiler from vectorising the loops well. A NaN stays a NaN: the operands' NaNs, and inf - inf's
+// default NaN, have their low 16 bits zero, so the rounding bias cannot carry out of them.
 template <typename scalar_t, typename acc_t>
 inline scalar_t round_sum(acc_t sum) {
   if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {

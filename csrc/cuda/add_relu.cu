@@ -50,8 +50,8 @@ __global__ void add_relu_forward_kernel(const T* a, const T* b, T* y, uint8_t* m
 
 // dx = dy where the mask's bit is set, else 0: bits are copied, nothing is converted.
 template <typename T, int V>
-__global__ void add_relu_backward_kernel(const T* __restrict__ dy, const uint8_t* __restrict__ mask,
-                                         T* __restrict__ dx, int64_t n) {
+__global__ void add_relu_backward_kernel(const T* __restrict__ dy, const uint8_t* __restrict__ mask, T* __restrict__ dx,
+                                         int64_t n) {
   using P = Pack<T, V>;
   constexpr int PACKS = 8 / V;
   const T zero = from_float<T>(0.0f);

@@ -14,12 +14,9 @@ namespace cnnkernels::cuda {
 
 inline DType dtype_of(const at::Tensor& t, const char* op) {
   switch (t.scalar_type()) {
-    case at::kFloat:
-      return DType::Float32;
-    case at::kHalf:
-      return DType::Float16;
-    case at::kBFloat16:
-      return DType::BFloat16;
+    case at::kFloat: return DType::Float32;
+    case at::kHalf: return DType::Float16;
+    case at::kBFloat16: return DType::BFloat16;
     default:
       CNNK_CHECK_ARG(false, op, ": the CUDA kernels take float32, float16 or bfloat16, got ", py(t.scalar_type()),
                      " (use backend=\"torch\" for float64 on the GPU)");

@@ -88,15 +88,9 @@ inline unsigned int blocks_for(int64_t n) {
 template <typename Body>
 cudaError_t dispatch(DType dtype, Body&& body) {
   switch (dtype) {
-    case DType::Float32:
-      body(float{});
-      break;
-    case DType::Float16:
-      body(__half{});
-      break;
-    case DType::BFloat16:
-      body(__nv_bfloat16{});
-      break;
+    case DType::Float32: body(float{}); break;
+    case DType::Float16: body(__half{}); break;
+    case DType::BFloat16: body(__nv_bfloat16{}); break;
   }
   return cudaGetLastError();
 }

@@ -59,8 +59,8 @@ __global__ void lrn_forward_kernel(const T* __restrict__ x, T* __restrict__ y, L
 }
 
 template <typename T, bool kBeta075>
-__global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx,
-                                    LrnShape s, LrnParams p) {
+__global__ void lrn_backward_kernel(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx, LrnShape s,
+                                    LrnParams p) {
   const int64_t n = s.N * s.C * s.S;
   const float coef = 2.f * p.alpha_over_size * p.beta;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
@@ -199,7 +199,8 @@ __global__ void lrn_backward_sliding_kernel(const T* __restrict__ dy, const T* _
         shift_in(dys, dy_ahead[q]);
         shift_in(invs, inv);
         const int64_t c = j - B;  // x_c left the window's front: win[0]
-        if (c >= r.begin) dx[r.offset + c * s.S] = from_float<T>(lrn::backward(dys[0], win[0], invs[0], sum_of(t), coef));
+        if (c >= r.begin)
+          dx[r.offset + c * s.S] = from_float<T>(lrn::backward(dys[0], win[0], invs[0], sum_of(t), coef));
       }
     }
   }
@@ -337,7 +338,8 @@ cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, Lrn
           });
           break;
         case LrnKernel::PerElement:
-          lrn_forward_kernel<T, B075><<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(X, Y, shape, params);
+          lrn_forward_kernel<T, B075>
+              <<<blocks_for(shape.N * shape.C * shape.S), THREADS, 0, stream>>>(X, Y, shape, params);
           break;
       }
     });

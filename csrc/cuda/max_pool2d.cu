@@ -15,9 +15,9 @@ namespace cnnkernels::cuda {
 namespace {
 
 using max_pool2d::end_tap;
+using max_pool2d::first_tap;
 using max_pool2d::PoolShape;
 using max_pool2d::PoolWindow;
-using max_pool2d::first_tap;
 using max_pool2d::takes_over;
 using max_pool2d::window_with_tap_at;
 
@@ -55,8 +55,8 @@ struct Item {
                                   index_t other_cols) {
     const index_t packs = index_t(space.packs.value), cols = index_t(space.cols.value);
     const index_t pixel = s.channels_last ? space.packs.div(i) : i;  // NCHW: one "pack" per position
-    const index_t plane_row = space.cols.div(pixel);                // (image or plane, row)
-    const index_t plane = space.rows.div(plane_row);                // channels_last: image; NCHW: n * C + c
+    const index_t plane_row = space.cols.div(pixel);                 // (image or plane, row)
+    const index_t plane = space.rows.div(plane_row);                 // channels_last: image; NCHW: n * C + c
     col = pixel - plane_row * cols;
     row = plane_row - plane * index_t(space.rows.value);
     if (s.channels_last) {
@@ -75,7 +75,9 @@ inline ItemSpace item_space(const PoolShape& s, int64_t rows, int64_t cols, int 
 
 // Items of a launch over positions of a tensor of spatial size rows x cols: NCHW one per element,
 // channels_last one per pack of V channels. (Item i's own elements start at i * V either way.)
-__host__ __device__ inline int64_t items(const PoolShape& s, int64_t rows, int64_t cols, int V) { return s.N * s.C / V * rows * cols; }
+__host__ __device__ inline int64_t items(const PoolShape& s, int64_t rows, int64_t cols, int V) {
+  return s.N * s.C / V * rows * cols;
+}
 
 template <typename T, typename index_t, typename arg_t, int V, typename Window>
 __global__ void max_pool2d_forward_kernel(const T* __restrict__ x, T* __restrict__ y, arg_t* __restrict__ argmax,
@@ -219,15 +221,17 @@ cudaError_t max_pool2d_forward(DType dtype, const void* x, void* y, void* argmax
   if (shape.N * shape.C * shape.OH * shape.OW == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
-    with_kernel_choice<T>(shape, window, argmax_bytes, {x, y, argmax}, [&](auto index, auto arg, auto v, const auto& w) {
-      using index_t = decltype(index);
-      using arg_t = decltype(arg);
-      constexpr int V = decltype(v)::value;
-      using Window = std::decay_t<decltype(w)>;
-      max_pool2d_forward_kernel<T, index_t, arg_t, V, Window><<<blocks_for(items(shape, shape.OH, shape.OW, V)), THREADS, 0, stream>>>(
-          static_cast<const T*>(x), static_cast<T*>(y), static_cast<arg_t*>(argmax), shape,
-          item_space(shape, shape.OH, shape.OW, V), w);
-    });
+    with_kernel_choice<T>(shape, window, argmax_bytes, {x, y, argmax},
+                          [&](auto index, auto arg, auto v, const auto& w) {
+                            using index_t = decltype(index);
+                            using arg_t = decltype(arg);
+                            constexpr int V = decltype(v)::value;
+                            using Window = std::decay_t<decltype(w)>;
+                            max_pool2d_forward_kernel<T, index_t, arg_t, V, Window>
+                                <<<blocks_for(items(shape, shape.OH, shape.OW, V)), THREADS, 0, stream>>>(
+                                    static_cast<const T*>(x), static_cast<T*>(y), static_cast<arg_t*>(argmax), shape,
+                                    item_space(shape, shape.OH, shape.OW, V), w);
+                          });
   });
 }
 
@@ -236,15 +240,17 @@ cudaError_t max_pool2d_backward(DType dtype, const void* dy, const void* argmax,
   if (shape.N * shape.C * shape.H * shape.W == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
-    with_kernel_choice<T>(shape, window, argmax_bytes, {dy, argmax, dx}, [&](auto index, auto arg, auto v, const auto& w) {
-      using index_t = decltype(index);
-      using arg_t = decltype(arg);
-      constexpr int V = decltype(v)::value;
-      using Window = std::decay_t<decltype(w)>;
-      max_pool2d_backward_kernel<T, index_t, arg_t, V, Window><<<blocks_for(items(shape, shape.H, shape.W, V)), THREADS, 0, stream>>>(
-          static_cast<const T*>(dy), static_cast<const arg_t*>(argmax), static_cast<T*>(dx), shape,
-          item_space(shape, shape.H, shape.W, V), w);
-    });
+    with_kernel_choice<T>(shape, window, argmax_bytes, {dy, argmax, dx},
+                          [&](auto index, auto arg, auto v, const auto& w) {
+                            using index_t = decltype(index);
+                            using arg_t = decltype(arg);
+                            constexpr int V = decltype(v)::value;
+                            using Window = std::decay_t<decltype(w)>;
+                            max_pool2d_backward_kernel<T, index_t, arg_t, V, Window>
+                                <<<blocks_for(items(shape, shape.H, shape.W, V)), THREADS, 0, stream>>>(
+                                    static_cast<const T*>(dy), static_cast<const arg_t*>(argmax), static_cast<T*>(dx),
+                                    shape, item_space(shape, shape.H, shape.W, V), w);
+                          });
   });
 }
 

@@ -58,11 +58,11 @@ inline AddReluBackwardCall prepare_add_relu_backward(const at::Tensor& grad_outp
   check_floating(grad_output, op, "grad_output");
   const int64_t bytes = add_relu::mask_bytes(grad_output.numel());
   CNNK_CHECK_ARG(mask.dim() == 1 && mask.scalar_type() == at::kByte && mask.numel() == bytes, op,
-                    ": expected a 1-D uint8 mask of ", bytes, " bytes for grad_output of shape ",
-                 py(grad_output.sizes()), " (from add_relu with with_mask=True), got shape ", py(mask.sizes()),
-                 " and dtype ", py(mask.scalar_type()));
-  CNNK_CHECK_ARG(mask.device() == grad_output.device(), op, ": expected mask on ", py(grad_output.device()),
-                 ", got ", py(mask.device()));
+                 ": expected a 1-D uint8 mask of ", bytes, " bytes for grad_output of shape ", py(grad_output.sizes()),
+                 " (from add_relu with with_mask=True), got shape ", py(mask.sizes()), " and dtype ",
+                 py(mask.scalar_type()));
+  CNNK_CHECK_ARG(mask.device() == grad_output.device(), op, ": expected mask on ", py(grad_output.device()), ", got ",
+                 py(mask.device()));
   CNNK_CHECK_ARG(!channels_last || grad_output.dim() == 4, op,
                  ": channels_last applies to 4-D tensors only, got grad_output of shape ", py(grad_output.sizes()));
   const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;

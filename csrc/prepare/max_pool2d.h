@@ -61,12 +61,12 @@ inline PoolCall prepare_max_pool2d_forward(const at::Tensor& input, at::IntArray
   s.C = input.size(-3);
   s.H = input.size(-2);
   s.W = input.size(-1);
-  CNNK_CHECK_ARG(s.C > 0 && s.H > 0 && s.W > 0, op,
-                 ": expected non-empty channel and spatial dimensions, got shape ", py(input.sizes()));
+  CNNK_CHECK_ARG(s.C > 0 && s.H > 0 && s.W > 0, op, ": expected non-empty channel and spatial dimensions, got shape ",
+                 py(input.sizes()));
   s.OH = max_pool2d::output_size(s.H, w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, ceil_mode);
   s.OW = max_pool2d::output_size(s.W, w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, ceil_mode);
-  CNNK_CHECK_ARG(s.OH >= 1 && s.OW >= 1, op, ": the pooling window (kernel ", py(kernel_size), ", dilation ", py(dilation),
-                 ") is bigger than the padded input (", s.H + 2 * w.pad_h, "x", s.W + 2 * w.pad_w,
+  CNNK_CHECK_ARG(s.OH >= 1 && s.OW >= 1, op, ": the pooling window (kernel ", py(kernel_size), ", dilation ",
+                 py(dilation), ") is bigger than the padded input (", s.H + 2 * w.pad_h, "x", s.W + 2 * w.pad_w,
                  "): the output would be ", s.OH, "x", s.OW);
   const auto format = compute_format(input);
   s.channels_last = format == at::MemoryFormat::ChannelsLast;
@@ -77,7 +77,8 @@ inline PoolCall prepare_max_pool2d_forward(const at::Tensor& input, at::IntArray
   out_shape.back() = s.OW;
   call.y = at::empty(out_shape, input.options().memory_format(format));
   const auto argmax_options = input.options().dtype(argmax_dtype(w));
-  call.argmax = with_argmax ? at::empty(out_shape, argmax_options.memory_format(format)) : at::empty({0}, argmax_options);
+  call.argmax =
+      with_argmax ? at::empty(out_shape, argmax_options.memory_format(format)) : at::empty({0}, argmax_options);
   return call;
 }
 
@@ -96,12 +97,13 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
                  py(argmax.scalar_type()));
   CNNK_CHECK_ARG(argmax.device() == grad_output.device(), op, ": expected argmax on ", py(grad_output.device()),
                  ", got ", py(argmax.device()));
-  CNNK_CHECK_ARG(input_height >= 1 && input_width >= 1, op, ": expected a positive input size, got ", input_height,
-                 "x", input_width);
+  CNNK_CHECK_ARG(input_height >= 1 && input_width >= 1, op, ": expected a positive input size, got ", input_height, "x",
+                 input_width);
   // The output size must be what the forward gives for this input (with or without ceil_mode).
   const int64_t OH = grad_output.size(-2), OW = grad_output.size(-1);
   auto fits = [](int64_t out, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-    return out == max_pool2d::output_size(in, k, s, p, d, false) || out == max_pool2d::output_size(in, k, s, p, d, true);
+    return out == max_pool2d::output_size(in, k, s, p, d, false) ||
+           out == max_pool2d::output_size(in, k, s, p, d, true);
   };
   CNNK_CHECK_ARG(fits(OH, input_height, w.kernel_h, w.stride_h, w.pad_h, w.dilation_h) &&
                      fits(OW, input_width, w.kernel_w, w.stride_w, w.pad_w, w.dilation_w),
@@ -111,8 +113,8 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
   const auto format = compute_format(grad_output);
   call.dy = as_batched(grad_output.contiguous(format));
   call.argmax = as_batched(argmax.contiguous(format));
-  call.shape = {call.dy.size(0), call.dy.size(1), input_height, input_width, OH, OW,
-                format == at::MemoryFormat::ChannelsLast};
+  call.shape = {
+      call.dy.size(0), call.dy.size(1), input_height, input_width, OH, OW, format == at::MemoryFormat::ChannelsLast};
   auto in_shape = grad_output.sizes().vec();
   in_shape[in_shape.size() - 2] = input_height;
   in_shape.back() = input_width;

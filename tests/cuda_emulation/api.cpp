@@ -17,11 +17,11 @@ int lrn_backward_c(int dt, const void* dy, const void* x, void* dx, int64_t N, i
                    int64_t size, float aos, float beta, float k) {
   return lrn_backward(DType(dt), dy, x, dx, {N, C, S, bool(cl)}, {size, aos, beta, k}, nullptr);
 }
-int max_pool2d_forward_c(int dt, const void* x, void* y, void* am, int bytes, int64_t N, int64_t C, int64_t H, int64_t W,
-                         int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                         int64_t pw, int64_t dh, int64_t dw) {
-  return max_pool2d_forward(DType(dt), x, y, am, bytes, {N, C, H, W, OH, OW, bool(cl)}, {kh, kw, sh, sw, ph, pw, dh, dw},
-                            nullptr);
+int max_pool2d_forward_c(int dt, const void* x, void* y, void* am, int bytes, int64_t N, int64_t C, int64_t H,
+                         int64_t W, int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                         int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+  return max_pool2d_forward(DType(dt), x, y, am, bytes, {N, C, H, W, OH, OW, bool(cl)},
+                            {kh, kw, sh, sw, ph, pw, dh, dw}, nullptr);
 }
 int max_pool2d_backward_c(int dt, const void* dy, const void* am, int bytes, void* dx, int64_t N, int64_t C, int64_t H,
                           int64_t W, int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
