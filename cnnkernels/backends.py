@@ -10,7 +10,10 @@
 """
 import contextlib
 
+import torch
+
 from . import ops
+from .errors import ArgumentError
 from . import triton as triton_backend
 
 BACKENDS = ("auto", "cpu", "cuda", "triton", "torch")
@@ -22,7 +25,7 @@ _default = "auto"
 
 def check_name(name):
     if name not in BACKENDS:
-        raise ValueError(f"cnnkernels: unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+        raise ArgumentError(f"cnnkernels: unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
 
 
 @contextlib.contextmanager
@@ -74,12 +77,13 @@ def device_types(name):
     return _DEVICES.get(name, ())
 
 
-def resolve(requested, device):
-    """The backend that runs an op asked for with backend=`requested` on tensors on `device`."""
+def resolve(requested, device, dtype=None):
+    """The backend that runs an op asked for with backend=`requested` on tensors on `device` (of `dtype`:
+    "auto" leaves float64 on the GPU, which the CUDA and Triton kernels do not take, to PyTorch)."""
     check_name(requested)
     name = _default if requested == "auto" else requested
     if name == "auto":
-        preferred = {"cuda": ("cuda", "triton"), "cpu": ("cpu",)}.get(device.type, ())
+        preferred = {"cuda": ("cuda", "triton") if dtype != torch.float64 else (), "cpu": ("cpu",)}.get(device.type, ())
         return next((b for b in preferred if unavailable_reason(b) is None), "torch")
     reason = unavailable_reason(name)
     if reason is not None:

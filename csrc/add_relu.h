@@ -1,8 +1,8 @@
 // Residual add + ReLU: y = relu(a + b); the gradient of both inputs is dy where y > 0 (or NaN), else 0.
 // What the backward needs of y is one bit per element, so training saves a bit mask, not y: bit j of
-// byte k is element 8k + j in the order of the layout the kernel computed in (compute_format: the
-// output's own memory order, except for an in-place op on a strided input). Per-element math shared
-// by the CPU and CUDA kernels.
+// byte k is element 8k + j in the memory order of the dense layout the kernel computed in (the output's;
+// for an in-place op on an input that is not dense, the dense layout with its order of dimensions).
+// Per-element math shared by the CPU and CUDA kernels.
 #pragma once
 
 #include "common.h"

@@ -50,7 +50,7 @@ CNNK_HD acc_t inv_pow(acc_t s, acc_t beta) {
   return std::pow(s, -beta);
 }
 
-// s^-beta, with beta = 0.75 chosen at compile time (kBeta075) or any beta at run time.
+// s^-beta: Power::ThreeQuarters's form (kBeta075) or pow (any beta, at run time).
 template <bool kBeta075, typename acc_t>
 CNNK_HD acc_t inv_pow_s(acc_t s, acc_t beta) {
   if constexpr (kBeta075) {
@@ -77,11 +77,27 @@ CNNK_HD acc_t backward(acc_t dy, acc_t x, acc_t inv_pow_s, acc_t window_sum_t, a
   return dy * inv_pow_s - coef * x * window_sum_t;
 }
 
-// Calls body(std::true_type{}) for beta = 0.75 (no pow), body(std::false_type{}) otherwise: decided
-// once per call, a compile-time choice inside the kernels.
+// How s^-beta is computed, decided once per call from the op's arguments (power_for):
+//  Identity       beta = 0: y = x and dx = dy + 0 * x. PyTorch divides by s^0 = 1 whatever s is (0, inf,
+//                 NaN), and multiplies x by the zero gradient of its pow at exponent 0.
+//  ThreeQuarters  beta = 0.75 where s >= k > 0 (k a normal float, alpha >= 0): r * sqrt(r) with
+//                 r = 1/sqrt(s), which agrees with pow also where s overflows to inf or is NaN.
+//  General        pow(s, -beta) with C's semantics, which are PyTorch's: s = 0, s = inf, and a negative s
+//                 to an integer power.
+// (cnnkernels/contracts/lrn.py, power, is the same rule.)
+enum class Power { Identity, ThreeQuarters, General };
+
+inline Power power_for(double alpha, double beta, double k) {
+  if (beta == 0) return Power::Identity;
+  if (beta == 0.75 && alpha >= 0 && k >= 1.1754943508222875e-38 /* FLT_MIN */) return Power::ThreeQuarters;
+  return Power::General;
+}
+
+// Calls body(std::true_type{}) for Power::ThreeQuarters (no pow), body(std::false_type{}) for
+// Power::General: a compile-time choice inside the kernels. (Identity runs no kernel.)
 template <typename Body>
-void with_beta(double beta, Body&& body) {
-  if (beta == 0.75) {
+void with_power(Power power, Body&& body) {
+  if (power == Power::ThreeQuarters) {
     body(std::true_type{});
   } else {
     body(std::false_type{});

@@ -11,25 +11,28 @@ TORCH_LIBRARY(cnnkernels, m) {
 
   // Max-pool 2-D on (N, C, H, W) or (C, H, W). Returns the output and, when with_argmax, the offset of
   // each maximum inside its window (uint8 for windows of up to 256 positions, else int32); otherwise an
-  // empty argmax, so inference writes nothing but the output.
+  // empty argmax, so inference writes nothing but the output. Both in the input's suggested memory
+  // format, as PyTorch's.
   m.def(
       "max_pool2d_forward(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
       "bool ceil_mode, bool with_argmax) -> (Tensor, Tensor)");
+  // channels_last: the format of the forward's input (the input gradient's, as PyTorch's).
   m.def(
       "max_pool2d_backward(Tensor grad_output, Tensor argmax, SymInt input_height, SymInt input_width, "
-      "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
+      "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, bool channels_last) -> Tensor");
 
-  // relu(input + residual). Returns the output and, when with_mask, the one bit per element the
-  // backward needs (where the gradient flows; uint8, (numel + 7) / 8 bytes, elements in the order of
-  // the layout the kernel computes in: compute_format(input), csrc/add_relu.h); otherwise an empty
-  // mask, so inference writes only the output. One gradient serves both inputs.
+  // relu(input + residual), input and residual of one shape and dtype, the output in the layout
+  // PyTorch's elementwise ops give it. Returns the output and, when with_mask, the one bit per element
+  // the backward needs (where the gradient flows; uint8, (numel + 7) / 8 bytes, elements in the
+  // output's memory order, csrc/add_relu.h); otherwise an empty mask, so inference writes only the
+  // output. One gradient serves both inputs.
   m.def("add_relu(Tensor input, Tensor residual, bool with_mask) -> (Tensor, Tensor)");
   // In place: writes into input; returns the mask (no alias of input, so torch.compile can
-  // functionalize it).
+  // functionalize it), its elements in the memory order of input's dense layout.
   m.def("add_relu_(Tensor(a!) input, Tensor residual, bool with_mask) -> Tensor");
-  // channels_last: whether the forward computed in channels_last order (its mask's element order,
-  // cnnkernels.ops.compute_format of its input); dx comes back in that layout.
-  m.def("add_relu_backward(Tensor grad_output, Tensor mask, bool channels_last) -> Tensor");
+  // output_strides: the strides of the forward's output (the mask's element order, and dx's layout,
+  // as PyTorch's threshold_backward gives it).
+  m.def("add_relu_backward(Tensor grad_output, Tensor mask, SymInt[] output_strides) -> Tensor");
 }
 
 // What was compiled, for `python -m cnnkernels`. setup.py passes the CUDA architectures as a
@@ -58,5 +61,19 @@ static PyMethodDef methods[] = {
 
 static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
 
-// Importing cnnkernels._C runs the static TORCH_LIBRARY registrations above and in the backends.
-PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&module); }
+namespace cnnkernels {
+void set_argument_error_type(PyObject* type);  // errors.cpp
+}
+
+// Importing cnnkernels._C runs the static TORCH_LIBRARY registrations above and in the backends, and
+// hands the C++ checks the Python class they raise.
+PyMODINIT_FUNC PyInit__C(void) {
+  PyObject* errors = PyImport_ImportModule("cnnkernels.errors");
+  if (errors == nullptr) return nullptr;
+  PyObject* type = PyObject_GetAttrString(errors, "ArgumentError");
+  Py_DECREF(errors);
+  if (type == nullptr) return nullptr;
+  cnnkernels::set_argument_error_type(type);
+  Py_DECREF(type);
+  return PyModule_Create(&module);
+}

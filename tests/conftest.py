@@ -124,3 +124,16 @@ def has_empty_window(size, kernel, stride, pad, dilation, ceil_mode):
     backward credits that element; ours credits nothing."""
     out = pool_output_size(size, kernel, stride, pad, dilation, ceil_mode)
     return any(all(not 0 <= o * stride - pad + t * dilation < size for t in range(kernel)) for o in range(out))
+
+
+def significant_strides(t):
+    """t's strides where its size is more than 1: what lays its elements out (PyTorch's own tests
+    compare these: the stride of a dimension of size 1 is never used)."""
+    return tuple(s for s, n in zip(t.stride(), t.shape) if n > 1)
+
+
+def assert_same_layout(ours, theirs, what="output"):
+    assert ours.shape == theirs.shape, f"{what}: shape {tuple(ours.shape)} != {tuple(theirs.shape)}"
+    assert significant_strides(ours) == significant_strides(theirs), (
+        f"{what}: strides {ours.stride()} where PyTorch's are {theirs.stride()} (shape {tuple(ours.shape)})"
+    )

@@ -6,9 +6,9 @@ import torch
 
 import cnnkernels.nn as cnn
 import cnnkernels.nn.functional as CF
-from cnnkernels.contracts.common import compute_format
 from cnnkernels.ops import OPS
-from conftest import LAYOUTS, add_relu_mask_of, check_accuracy, dtypes_for, make_layout, random_input
+from conftest import (LAYOUTS, add_relu_mask_of, assert_same_layout, check_accuracy, dtypes_for, make_layout,
+                      random_input)
 
 SHAPES = [(2, 3, 5, 7), (1, 1, 1, 1023), (1, 1, 1, 1), (4, 9, 3, 3)]
 
@@ -214,10 +214,9 @@ def test_backward_reads_the_mask_in_its_own_layout(backend_device, grad_layout, 
         a, b = inputs_with_zero_sums((2, 3, 5, 7), dtype, device, mask_layout)
         y, mask = ops.add_relu(a, b, True)
         dy = make_layout(random_input(y.shape, dtype, device), grad_layout)
-        channels_last = compute_format(a) == torch.channels_last
-        dx = ops.add_relu_backward(dy, mask, channels_last)
+        dx = ops.add_relu_backward(dy, mask, y.stride())
         assert torch.equal(dx, torch.where(y <= 0, torch.zeros_like(dy), dy))
-        assert dx.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        assert dx.stride() == y.stride()
 
 
 @pytest.mark.parametrize("inplace", [False, True])
@@ -286,3 +285,118 @@ def test_second_derivative(backend_device, inplace):
         fn = lambda x, y: CF.add_relu(x * 1.0, y, inplace=inplace, backend=backend)  # noqa: E731
         assert torch.autograd.gradgradcheck(fn, (a, r))
 
+
+
+# ---------------------------------------------------------------- a drop-in for relu(input + residual)
+# (input, residual) pairs torch.add accepts that are not one shape and dtype: broadcasting, type
+# promotion, 0-dim tensors, numbers.
+def _mixed_operands(device):
+    a = random_input((2, 4, 3, 3), torch.float32, device)
+    return {
+        "channel_bias": (a, random_input((4, 1, 1), torch.float32, device)),
+        "zero_dim": (a, torch.tensor(0.5, device=device)),
+        "cpu_zero_dim": (a, torch.tensor(-0.25)),
+        "fp16_and_fp32": (a.half(), random_input((2, 4, 3, 3), torch.float32, device)),
+        "bf16_and_broadcast_fp64": (a.bfloat16(), random_input((3,), torch.float64, device)),
+        "number": (a, 0.75),
+        "int_and_float": (torch.arange(-6, 6, device=device).view(3, 4), random_input((4,), torch.float32, device)),
+        "broadcast_input": (random_input((4, 1, 3), torch.float32, device), random_input((2, 4, 5, 3), torch.float32,
+                                                                                         device)),
+    }
+
+
+@pytest.mark.parametrize("case", ["channel_bias", "zero_dim", "cpu_zero_dim", "fp16_and_fp32",
+                                  "bf16_and_broadcast_fp64", "number", "int_and_float", "broadcast_input"])
+def test_accepts_what_torch_add_accepts(backend_device, case):
+    """The result (values, dtype, layout) and the gradients (summed over broadcast dimensions) of
+    torch.relu(input + residual)."""
+    backend, device = backend_device
+    a, b = _mixed_operands(device)[case]
+    floating = a.is_floating_point()
+    a = a.detach().requires_grad_(floating)
+    if isinstance(b, torch.Tensor) and b.is_floating_point():
+        b = b.detach().requires_grad_()
+    y = CF.add_relu(a, b, backend=backend)
+    expected = torch.relu(a + b)
+    assert y.dtype == expected.dtype
+    assert_same_layout(y, expected)
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    inputs = [t for t in (a, b) if isinstance(t, torch.Tensor) and t.requires_grad]
+    if inputs:
+        grad = random_input(y.shape, y.dtype, device)
+        for ours, theirs in zip(torch.autograd.grad(y, inputs, grad), torch.autograd.grad(expected, inputs, grad)):
+            assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+            torch.testing.assert_close(ours, theirs)
+
+
+def _pytorch_inplace_error(a, b):
+    with pytest.raises(RuntimeError) as caught:
+        torch.relu_(a.add_(b))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("case", ["int_input_float_residual", "input_narrower_than_residual", "expanded_input",
+                                  "partly_overlapping", "leaf", "view_of_leaf"])
+def test_inplace_refuses_what_torch_add_refuses_in_its_words(backend_device, case):
+    backend, device = backend_device
+    x = random_input((2, 4, 3, 3), torch.float32, device)
+    line = torch.arange(1.0, 9.0, device=device)
+    a, b = {
+        "int_input_float_residual": lambda: (torch.arange(4, device=device), random_input((4,), torch.float32, device)),
+        "input_narrower_than_residual": lambda: (random_input((4, 1, 1), torch.float32, device), x),
+        "expanded_input": lambda: (torch.zeros(1, device=device).expand(8), line),
+        "partly_overlapping": lambda: (line[1:], line[:-1]),
+        "leaf": lambda: (x.clone().requires_grad_(), x),
+        "view_of_leaf": lambda: (x.clone().requires_grad_()[0], x[0]),
+    }[case]()
+    expected = _pytorch_inplace_error(a.detach().clone() if case not in ("expanded_input", "partly_overlapping",
+                                                                         "leaf", "view_of_leaf") else a, b)
+    with pytest.raises(RuntimeError) as caught:
+        CF.add_relu(a, b, inplace=True, backend=backend)
+    assert str(caught.value) == expected
+
+
+def test_inplace_accepts_a_broadcast_residual(backend_device):
+    backend, device = backend_device
+    a = random_input((2, 4, 3, 3), torch.float32, device)
+    b = random_input((4, 1, 1), torch.float64, device)
+    expected = torch.relu_(a.clone().add_(b))
+    out = CF.add_relu(a, b, inplace=True, backend=backend)
+    assert out is a and torch.equal(a, expected)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "strided", "batch_major"])
+@pytest.mark.parametrize("residual_layout", ["contiguous", "channels_last", "transposed"])
+def test_layouts_are_pytorchs(backend_device, layout, residual_layout):
+    """Output and input gradients with the strides torch.relu(input + residual) gives them: the input's
+    dense layout (TensorIterator's rule), in place too, whatever the residual's and dy's layouts."""
+    backend, device = backend_device
+
+    def arranged(t, how):
+        """t's values (of shape (2, 3, 5, 10)) in a tensor laid out `how`; "transposed" and "strided" views
+        have another shape, so both operands are made with the same how-to where shapes must agree."""
+        return {"contiguous": t, "channels_last": t.contiguous(memory_format=torch.channels_last),
+                "transposed": t.transpose(2, 3), "strided": t[..., ::2],
+                "batch_major": t.permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)}[how]
+
+    full = random_input((2, 3, 5, 10), torch.float32, device)
+    shape = arranged(full, layout).shape
+    source = random_input(shape, torch.float32, device)
+    b0 = {"contiguous": source, "channels_last": source.contiguous(memory_format=torch.channels_last),
+          "transposed": source.transpose(2, 3).contiguous().transpose(2, 3)}[residual_layout]
+    grad = random_input(shape, torch.float32, device).transpose(1, 2).contiguous().transpose(1, 2)
+    for inplace in (False, True):
+        results = []
+        for fn in (lambda x, r: CF.add_relu(x, r, inplace=inplace, backend=backend),
+                   lambda x, r: torch.relu_(x.add_(r)) if inplace else torch.relu(x + r)):
+            w = torch.ones((), device=device, requires_grad=True)
+            a = arranged(full * w, layout)  # a non-leaf (or a view of one) in that layout
+            b = b0.detach().clone().requires_grad_()  # (clone keeps a dense layout)
+            y = fn(a, b)
+            results.append((y, *torch.autograd.grad(y, (w, b), grad)))
+        (y, dw, db), (expected, ref_dw, ref_db) = results
+        assert_same_layout(y, expected)
+        assert_same_layout(db, ref_db, "residual gradient")
+        torch.testing.assert_close(y, expected)
+        torch.testing.assert_close(dw, ref_dw)
+        torch.testing.assert_close(db, ref_db)

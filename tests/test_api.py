@@ -10,7 +10,7 @@ import torch
 import cnnkernels
 import cnnkernels.nn as cnn
 import cnnkernels.nn.functional as CF
-from cnnkernels import backends
+from cnnkernels import ArgumentError, backends
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 x4 = torch.randn(2, 3, 8, 8)
@@ -18,29 +18,27 @@ x4 = torch.randn(2, 3, 8, 8)
 
 # ---------------------------------------------------------------- bad input: (call, error, message)
 BAD_INPUTS = [
-    (lambda: CF.local_response_norm(x4.long(), 5), ValueError,
+    (lambda: CF.local_response_norm(x4.long(), 5), ArgumentError,
      "float32, float64, float16 or bfloat16, got torch.int64"),
-    (lambda: CF.local_response_norm(torch.randn(3, 4), 5), ValueError, "at least 3 dimensions"),
-    (lambda: CF.local_response_norm(x4, 0), ValueError, "size to be an int >= 1"),
+    (lambda: CF.local_response_norm(torch.randn(3, 4), 5), ArgumentError, "at least 3 dimensions"),
+    (lambda: CF.local_response_norm(x4, 0), ArgumentError, "size to be an int >= 1"),
     (lambda: CF.local_response_norm([1.0], 5), TypeError, "torch.Tensor"),
-    (lambda: CF.max_pool2d(x4.int(), 3), ValueError, "got torch.int32"),
-    (lambda: CF.max_pool2d(torch.randn(8, 8), 3), ValueError, r"3-D \(C, H, W\) or 4-D"),
-    (lambda: CF.max_pool2d(torch.randn(1, 2, 3, 4, 5), 3), ValueError, r"3-D \(C, H, W\) or 4-D"),
-    (lambda: CF.max_pool2d(x4, 0), ValueError, "kernel_size >= 1"),
-    (lambda: CF.max_pool2d(x4, 3, 0), ValueError, "stride >= 1"),
-    (lambda: CF.max_pool2d(x4, 3, 1, 0, 0), ValueError, "dilation >= 1"),
-    (lambda: CF.max_pool2d(x4, 3, 2, 2), ValueError, "padding between 0 and half the kernel size"),
-    (lambda: CF.max_pool2d(x4, 3, 2, -1), ValueError, "padding between 0 and half the kernel size"),
-    (lambda: CF.max_pool2d(x4, 9), ValueError, "bigger than the padded input"),
-    (lambda: CF.max_pool2d(x4, (3, 3, 3)), ValueError, "an int or a pair of ints"),
-    (lambda: CF.max_pool2d(torch.randn(2, 0, 8, 8), 3), ValueError, "non-empty channel and spatial"),
-    (lambda: CF.add_relu(x4, x4[:1]), ValueError, "to have the same shape"),
-    (lambda: CF.add_relu(x4, x4.double()), ValueError, "to have the same dtype"),
-    (lambda: CF.add_relu(x4.long(), x4.long()), ValueError, "got torch.int64"),
-    (lambda: CF.add_relu(x4, x4.to("meta")), ValueError, "on the same device"),
-    (lambda: CF.add_relu(x4, x4, backend="nope"), ValueError, "unknown backend 'nope'"),
+    (lambda: CF.max_pool2d(x4.int(), 3), ArgumentError, "got torch.int32"),
+    (lambda: CF.max_pool2d(torch.randn(8, 8), 3), ArgumentError, r"3-D \(C, H, W\) or 4-D"),
+    (lambda: CF.max_pool2d(torch.randn(1, 2, 3, 4, 5), 3), ArgumentError, r"3-D \(C, H, W\) or 4-D"),
+    (lambda: CF.max_pool2d(x4, 0), ArgumentError, "kernel_size >= 1"),
+    (lambda: CF.max_pool2d(x4, 3, 0), ArgumentError, "stride >= 1"),
+    (lambda: CF.max_pool2d(x4, 3, 1, 0, 0), ArgumentError, "dilation >= 1"),
+    (lambda: CF.max_pool2d(x4, 3, 2, 2), ArgumentError, "padding between 0 and half the kernel size"),
+    (lambda: CF.max_pool2d(x4, 3, 2, -1), ArgumentError, "padding between 0 and half the kernel size"),
+    (lambda: CF.max_pool2d(x4, 9), ArgumentError, "bigger than the padded input"),
+    (lambda: CF.max_pool2d(x4, (3, 3, 3)), ArgumentError, "an int or a pair of ints"),
+    (lambda: CF.max_pool2d(torch.randn(2, 0, 8, 8), 3), ArgumentError, "non-empty channel and spatial"),
+    (lambda: CF.add_relu(x4, torch.randn(5)), RuntimeError, "must match the size"),  # PyTorch's own error
+    (lambda: CF.add_relu([1.0], x4), TypeError, "torch.Tensor"),
+    (lambda: CF.add_relu(x4, x4, backend="nope"), ArgumentError, "unknown backend 'nope'"),
     (lambda: CF.max_pool2d(x4, 3, backend="cuda"), RuntimeError, "backend 'cuda'"),
-    (lambda: cnn.MaxPool2d(3, backend="gpu"), ValueError, "unknown backend 'gpu'"),
+    (lambda: cnn.MaxPool2d(3, backend="gpu"), ArgumentError, "unknown backend 'gpu'"),
 ]
 
 
@@ -56,20 +54,22 @@ OP_BAD_INPUTS = [  # the operators check their own arguments too (they can be ca
     (lambda: torch.ops.cnnkernels.lrn_backward(x4[:1], x4, 5, 1e-4, 0.75, 1.0), "same shape"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [3, 3], [2, 2], [2, 2], [1, 1], False, True), "padding"),
     (lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [9, 9], [2, 2], [0, 0], [1, 1], False, True), "bigger"),
-    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]),
+    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.byte()[:1], 9, 9, [3, 3], [2, 2], [0, 0], [1, 1], False),
      "argmax"),
-    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1]),
+    (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4, x4.int(), 9, 9, [3, 3], [2, 2], [0, 0], [1, 1], False),
      "dtype torch.uint8"),
     (lambda: torch.ops.cnnkernels.add_relu(x4, x4[0], True), "same shape"),
-    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.byte().flatten(), False), "uint8 mask of 48 bytes"),
-    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48), False), "uint8 mask of 48 bytes"),
-    (lambda: torch.ops.cnnkernels.add_relu_backward(x4[0], torch.zeros(24, dtype=torch.uint8), True),
-     "4-D tensors only"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, x4.byte().flatten(), x4.stride()), "uint8 mask of 48 bytes"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48), x4.stride()), "uint8 mask of 48 bytes"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4[0], torch.zeros(24, dtype=torch.uint8), x4.stride()),
+     "expected 3 output_strides"),
+    (lambda: torch.ops.cnnkernels.add_relu_backward(x4, torch.zeros(48, dtype=torch.uint8), [1, 1, 1, 1]),
+     "dense layout"),
     # a grad_output whose size no forward of this geometry gives
     (lambda: torch.ops.cnnkernels.max_pool2d_backward(x4[..., :4, :4], x4[..., :4, :4].byte(), 2, 2, [2, 2], [2, 2],
-                                                      [0, 0], [1, 1]), "not the pooled size"),
+                                                      [0, 0], [1, 1], False), "not the pooled size"),
     (lambda: (lambda x: torch.ops.cnnkernels.add_relu_(x[1:], x[:-1], False))(torch.arange(1.0, 7.0)),
-     "partly overlaps"),
+     "refer to a single memory location"),  # PyTorch's own check, as torch.add_ makes it
 ]
 
 
@@ -84,7 +84,7 @@ def test_operators_check_their_arguments(call, message):
 # launchers): (what both get, Python's call, the operator's call with the same arguments). Each rule
 # lives once per language; this keeps the two languages' words the same.
 def _op_calls(ops):
-    lrn, pool, add = ops.lrn_forward, ops.max_pool2d_forward, ops.add_relu
+    lrn, pool = ops.lrn_forward, ops.max_pool2d_forward
     return [
         (x4.long(), lambda x: CF.local_response_norm(x, 5), lambda x: lrn(x, 5, 1e-4, 0.75, 1.0)),
         (torch.randn(3, 4), lambda x: CF.local_response_norm(x, 5), lambda x: lrn(x, 5, 1e-4, 0.75, 1.0)),
@@ -99,7 +99,6 @@ def _op_calls(ops):
         (x4, lambda x: CF.max_pool2d(x, 3, 1, 0, 0), lambda x: pool(x, [3, 3], [1, 1], [0, 0], [0, 0], False, False)),
         (x4, lambda x: CF.max_pool2d(x, 3, 2, 2), lambda x: pool(x, [3, 3], [2, 2], [2, 2], [1, 1], False, False)),
         (x4, lambda x: CF.max_pool2d(x, 9), lambda x: pool(x, [9, 9], [9, 9], [0, 0], [1, 1], False, False)),
-        (x4.long(), lambda x: CF.add_relu(x, x), lambda x: add(x, x, False)),
     ]
 
 
@@ -115,6 +114,21 @@ def test_python_and_the_operators_say_the_same(backend):
         pytest.skip(f"backend {backend!r} does not run on CPU tensors here")
     for x, python_call, op_call in _op_calls(cnnkernels.ops.OPS[backend]):
         assert _message(python_call, x) == _message(op_call, x)
+
+
+def test_bad_arguments_raise_one_class_both_pytorch_and_python_code_catch():
+    """cnnkernels.ArgumentError is a ValueError and a RuntimeError (as PyTorch raises RuntimeError for a
+    bad argument), from the Python layer and from the C++ operators alike."""
+    assert issubclass(ArgumentError, ValueError) and issubclass(ArgumentError, RuntimeError)
+    calls = [lambda: CF.local_response_norm(x4, 0), lambda: cnn.MaxPool2d(3, backend="gpu")]
+    if backends.unavailable_reason("cpu") is None:
+        calls += [lambda: torch.ops.cnnkernels.lrn_forward(x4.long(), 5, 1e-4, 0.75, 1.0),
+                  lambda: torch.ops.cnnkernels.max_pool2d_forward(x4, [9, 9], [1, 1], [0, 0], [1, 1], False, False)]
+    for call in calls:
+        for caught_as in (RuntimeError, ValueError, ArgumentError):
+            with pytest.raises(caught_as) as caught:
+                call()
+            assert type(caught.value) is ArgumentError
 
 
 def test_a_backend_that_cannot_run_says_why():
@@ -133,7 +147,7 @@ def test_a_corrupt_argmax_never_writes_outside_the_gradient():
         for bad in (255, 3):  # past a 2x2 window; and for padding 1, tap 0 of the first window is padding
             argmax = torch.full((1, 2, 2, 2), bad, dtype=torch.uint8).contiguous(memory_format=layout)
             dx = torch.ops.cnnkernels.max_pool2d_backward(dy.contiguous(memory_format=layout), argmax, 3, 3, [2, 2],
-                                                          [2, 2], [1, 1], [1, 1])
+                                                          [2, 2], [1, 1], [1, 1], layout == torch.channels_last)
             assert dx.shape == (1, 2, 3, 3) and torch.isfinite(dx).all()
 
 

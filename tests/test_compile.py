@@ -25,11 +25,12 @@ def opcheck_samples(backend, device):
             (ops.add_relu, (rx, torch.randn_like(x).requires_grad_(), True)),
             (ops.add_relu, (x, torch.randn_like(x), False)),
             (ops.add_relu_, (x.clone(), torch.randn_like(x), True)),
-            (ops.add_relu_backward, (torch.randn_like(x), ops.add_relu(x, x, True)[1], fmt == torch.channels_last)),
+            (ops.add_relu_backward, (torch.randn_like(x), ops.add_relu(x, x, True)[1], x.stride())),
         ]
         y, argmax = ops.max_pool2d_forward(x, [3, 3], [2, 2], [1, 1], [1, 1], True, True)
         samples.append(
-            (ops.max_pool2d_backward, (torch.randn_like(y), argmax, 6, 5, [3, 3], [2, 2], [1, 1], [1, 1]))
+            (ops.max_pool2d_backward, (torch.randn_like(y), argmax, 6, 5, [3, 3], [2, 2], [1, 1], [1, 1],
+                                       fmt == torch.channels_last))
         )
     x3 = torch.randn(3, 9, 8, device=device)
     samples.append((ops.max_pool2d_forward, (x3, [3, 2], [1, 2], [1, 0], [2, 1], False, True)))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnkernels import backends
-from cnnkernels.contracts.common import compute_format
+from cnnkernels.contracts.max_pool2d import pooling_format
 from conftest import add_relu_mask_of, has_empty_window, pool_output_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +80,8 @@ def emulated(tmp_path_factory):
     cmd = ["g++", "-std=c++17", "-O2", "-shared", "-fPIC", "-D__global__=", "-D__device__=", "-D__host__=",
            "-D__forceinline__=inline", f"-I{cuda_include()}", f"-I{here}", f"-I{work / 'csrc' / 'cuda'}",
            os.path.join(here, "api.cpp"), *sources, "-o", str(library)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    compiled = subprocess.run(cmd, capture_output=True, text=True)
+    assert compiled.returncode == 0, f"the emulated CUDA sources do not compile:\n{compiled.stderr[-4000:]}"
     lib = ctypes.CDLL(str(library))
     i64, ptr, f32, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int
     lib.lrn_forward_c.argtypes = [i32, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
@@ -93,7 +94,9 @@ def emulated(tmp_path_factory):
 
 
 def layout_of(t):
-    fmt = compute_format(t)
+    """t in the layout the kernels compute in (as the operators choose it), whether that is
+    channels_last, and its memory format."""
+    fmt = pooling_format(t)
     return t.contiguous(memory_format=fmt), int(fmt == torch.channels_last), fmt
 
 
@@ -172,7 +175,7 @@ def test_max_pool2d(emulated):
         dx = poisoned_like(xc, fmt)
         assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), am.data_ptr(), am.element_size(),
                                               dx.data_ptr(), *geometry) == 0
-        dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g, am_cpu, H, W, k, s, p, d)
+        dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g, am_cpu, H, W, k, s, p, d, bool(channels_last))
         tol = dict(rtol=0, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
         torch.testing.assert_close(dx.double(), dx_cpu.double(), **tol)
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnkernels.nn.functional as CF
-from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
+from conftest import LAYOUTS, assert_same_layout, check_accuracy, dtypes_for, make_layout, random_input
 
 CASES = [
     # shape, size, alpha, beta, k
@@ -121,3 +121,85 @@ def test_nan_and_inf_propagate_like_pytorch(backend_device):
     ref = F.local_response_norm(x.double().cpu(), 5, 0.5, 0.75, 1.0)
     assert torch.equal(torch.isnan(ours.cpu()), torch.isnan(ref))
     assert torch.equal(torch.isinf(ours.cpu()), torch.isinf(ref))
+
+
+# ---------------------------------------------------------------- the power over its whole domain
+# (x values of shape (1, C, 1, 1) per image, size, alpha, beta, k). s = k + alpha/size * sum x^2 takes
+# the values PyTorch's pow is defined at but the fast forms are not: 0, inf, negative.
+POWER_CASES = [
+    ([1.0, 2.0], 1, 0.0, 0.0, 0.0),  # s = 0, beta = 0: s^0 = 1, y = x
+    ([1.0, 2.0], 1, 0.0, 1.0, -1.0),  # s = -1 to an integer power: y = -x
+    ([1.0, -2.0, 3.0], 3, 0.0, 0.0, 0.0),  # beta = 0: the gradient is dy, not NaN
+    ([1.5, -2.0, 0.5], 3, 0.0, 2.0, -2.0),  # a negative s to an even power
+    ([1.5, -2.0, 0.5], 3, 0.0, 3.0, -0.5),  # ... and to an odd one
+    ([1.5, -2.0, 0.5], 3, 0.3, 0.75, -4.0),  # a negative s to a fraction: NaN, as PyTorch
+    ([1.0, 0.0, -3.0], 1, 1.0, 0.5, 0.0),  # s = 0 where x = 0: 0 / 0 = NaN; elsewhere finite
+    ([3.0, 1.0, 2.0], 3, 1.0, 0.0, float("inf")),  # s = inf, beta = 0: y = x
+    ([3.0, 1.0, 2.0], 3, 1.0, 0.75, float("inf")),  # s = inf, beta = 0.75: y = x * 0
+    ([3.0, 1.0, 2.0], 3, 1.0, -0.5, float("inf")),  # s = inf to a positive power: y = x * inf
+    ([float("nan"), 1.0, 2.0], 3, 0.5, 0.0, 1.0),  # a NaN in the window, beta = 0: y = x (1 / s^0 = 1)
+    ([1.0, 2.0, 3.0], 3, -0.5, 0.75, 1.0),  # alpha < 0: s < 0 for some channels
+    ([1.0, 2.0, 3.0], 2, 0.5, -1.5, 1.0),  # a negative beta
+]
+
+
+def _power_case(values, dtype, device):
+    x = torch.tensor(values, dtype=torch.float64).view(1, len(values), 1, 1)
+    return x.repeat(2, 1, 3, 1).to(dtype).to(device)  # two images, three pixels: every kernel path sees it
+
+
+def _assert_defined_values_equal(ours, reference, what):
+    """Wherever PyTorch's float64 result is a number (finite or inf) ours is the same; where it is NaN
+    (not defined) ours is NaN too."""
+    ours, reference = ours.detach().double().cpu(), reference.detach().double().cpu()
+    assert torch.equal(ours.isnan(), reference.isnan()), f"{what}: NaN at {ours.isnan()} vs {reference.isnan()}"
+    defined = ~reference.isnan()
+    torch.testing.assert_close(ours[defined], reference[defined], rtol=1e-5, atol=1e-30, msg=what)
+
+
+@pytest.mark.parametrize("case", POWER_CASES, ids=lambda c: f"a{c[2]}-b{c[3]}-k{c[4]}-{c[0][0]:g}")
+def test_power_over_its_whole_domain(backend_device, case):
+    """LRN equals PyTorch's wherever PyTorch's is defined, s = 0, s = inf and s < 0 included (the fast
+    forms of s^-beta, 1/sqrt and exp2(log2), are NaN or wrong there), forward and backward."""
+    backend, device = backend_device
+    values, size, alpha, beta, k = case
+    x = _power_case(values, torch.float32, device).requires_grad_()
+    grad = torch.ones_like(x)
+    y = CF.local_response_norm(x, size, alpha, beta, k, backend=backend)
+    (dx,) = torch.autograd.grad(y, x, grad)
+    ref_y, ref_dx = reference(x, size, alpha, beta, k, grad)
+    _assert_defined_values_equal(y, ref_y, "forward")
+    _assert_defined_values_equal(dx, ref_dx, "backward")
+
+
+def test_power_where_pytorch_overflows(backend_device):
+    """x = 1e15 with size 1, alpha 1, k 0, beta 1.3: y = x * (x^2)^-1.3 = 1e-24. PyTorch computes
+    x / (1e30)^1.3, whose divisor overflows float32 to inf, and returns 0; x * s^-beta is the right
+    value (float64's), and that is what cnnkernels returns."""
+    backend, device = backend_device
+    x = torch.full((1, 1, 1, 1), 1e15, device=device)
+    y = CF.local_response_norm(x, 1, 1.0, 1.3, 0.0, backend=backend)
+    assert F.local_response_norm(x.cpu(), 1, 1.0, 1.3, 0.0).item() == 0.0  # PyTorch's float32 result
+    torch.testing.assert_close(y.double().cpu(), F.local_response_norm(x.double().cpu(), 1, 1.0, 1.3, 0.0),
+                               rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "strided", "sliced_channels_last",
+                                    "batch_major"])
+def test_output_and_gradient_keep_the_input_layout(backend_device, layout):
+    """The output has the strides PyTorch's LRN gives it (the input's layout, as torch.empty_like); so
+    does the input gradient (PyTorch's follows its composite's intermediate ops, which here agree)."""
+    backend, device = backend_device
+    base = random_input((2, 6, 4, 5), torch.float32, device)
+    x = {"contiguous": base, "channels_last": base.contiguous(memory_format=torch.channels_last),
+         "transposed": base.transpose(2, 3), "strided": base[..., ::2],
+         "sliced_channels_last": base.contiguous(memory_format=torch.channels_last)[..., 1:],
+         "batch_major": base.permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)}[layout].requires_grad_()
+    y = CF.local_response_norm(x, 3, 0.5, 0.75, 1.0, backend=backend)
+    (dx,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    x64 = x.detach().double().requires_grad_()
+    ref = F.local_response_norm(x64, 3, 0.5, 0.75, 1.0)
+    (ref_dx,) = torch.autograd.grad(ref, x64, torch.ones_like(ref))
+    assert_same_layout(y, ref, "output")
+    assert_same_layout(dx, ref_dx, "input gradient")
+    check_accuracy(y, ref.detach(), None, "output")

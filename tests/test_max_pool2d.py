@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 import cnnkernels.nn.functional as CF
-from conftest import LAYOUTS, check_accuracy, dtypes_for, make_layout, random_input
+from conftest import LAYOUTS, assert_same_layout, check_accuracy, dtypes_for, make_layout, random_input
 
 CONFIGS = [
     # kernel, stride, padding, dilation, ceil_mode
@@ -189,3 +189,37 @@ def test_second_derivative(backend_device, layout):
     if backend == "cpu":  # float64: the C++ CPU kernels only
         x = (torch.randperm(2 * 3 * 7 * 8, dtype=torch.float64) / 10).view(2, 3, 7, 8).requires_grad_()
         assert torch.autograd.gradgradcheck(lambda t: CF.max_pool2d(t, 3, 2, 1, 1, True, backend=backend), (x,))
+
+
+@pytest.mark.parametrize("case", ["ceil_mode_contiguous_grad", "one_by_one_output", "sliced_channels_last",
+                                  "three_d", "transposed"])
+def test_outputs_indices_and_gradient_in_pytorchs_layout(backend_device, case):
+    """Output, indices and input gradient take the input's suggested memory format, as PyTorch's
+    max_pool2d and its backward do, whatever grad_output's layout: a stride mismatch fails like a
+    value mismatch. (The first two are the inputs where ours followed grad_output's layout.)"""
+    backend, device = backend_device
+    cl = torch.channels_last
+    x, cfg, grad_layout = {
+        "ceil_mode_contiguous_grad": (random_input((1, 2, 3, 6), torch.float32, device).contiguous(memory_format=cl),
+                                      dict(kernel_size=3, stride=2, ceil_mode=True), torch.contiguous_format),
+        "one_by_one_output": (random_input((1, 2, 3, 6), torch.float32, device).contiguous(memory_format=cl),
+                              dict(kernel_size=3, dilation=(1, 2)), cl),
+        "sliced_channels_last": (random_input((2, 3, 7, 9), torch.float32, device)
+                                 .contiguous(memory_format=cl)[..., 1:],
+                                 dict(kernel_size=3, stride=2), torch.contiguous_format),
+        "three_d": (random_input((3, 7, 9), torch.float32, device), dict(kernel_size=2), torch.contiguous_format),
+        "transposed": (random_input((2, 3, 9, 7), torch.float32, device).transpose(2, 3), dict(kernel_size=3, stride=2),
+                       cl),
+    }[case]
+    x = x.requires_grad_()
+    y, idx = CF.max_pool2d(x, **cfg, return_indices=True, backend=backend)
+    ref_y, ref_idx = F.max_pool2d(x, **cfg, return_indices=True)
+    grad = random_input(y.shape, torch.float32, device)
+    grad = grad.contiguous(memory_format=grad_layout) if grad.dim() == 4 else grad
+    (dx,) = torch.autograd.grad(y, x, grad)
+    (ref_dx,) = torch.autograd.grad(ref_y, x, grad)
+    assert_same_layout(y, ref_y, "output")
+    assert_same_layout(idx, ref_idx, "indices")
+    assert_same_layout(dx, ref_dx, "input gradient")
+    assert torch.equal(y, ref_y) and torch.equal(idx, ref_idx)
+    torch.testing.assert_close(dx, ref_dx)  # (overlapping windows: sums in another order)

@@ -1,10 +1,13 @@
 """2-D max-pool's contract: its argument checks (the C++ operators check the same, in the same words:
 csrc/prepare/max_pool2d.h), PyTorch's output-size rule, the compact argmax (the offset of each
 maximum inside its window, tap_h * kernel_w + tap_w) and PyTorch's indices from it, the outputs'
-shapes and layouts for fake tensors, and the Triton op set's autograd."""
+shapes and layouts for fake tensors, and the Triton op set's autograd. Output, argmax and input
+gradient take the input's suggested memory format, as PyTorch's max_pool2d and its backward do."""
 import torch
+from torch._prims_common import suggest_memory_format
 
-from .common import check_tensor, compute_format
+from ..errors import ArgumentError
+from .common import check_tensor
 
 FUNCTION = "max_pool2d"
 
@@ -17,7 +20,7 @@ def _pair(value, op, name):
             isinstance(v, int) and not isinstance(v, bool) for v in value):
         return (value[0], value[-1])
     shown = tuple(value) if isinstance(value, (tuple, list)) else value
-    raise ValueError(f"{op}: expected {name} to be an int or a pair of ints, got {shown!r}")
+    raise ArgumentError(f"{op}: expected {name} to be an int or a pair of ints, got {shown!r}")
 
 
 def window(kernel_size, stride=None, padding=0, dilation=1, op=FUNCTION):
@@ -29,10 +32,10 @@ def window(kernel_size, stride=None, padding=0, dilation=1, op=FUNCTION):
     dilation = _pair(dilation, op, "dilation")
     for name, value in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
         if min(value) < 1:
-            raise ValueError(f"{op}: expected {name} >= 1, got {value}")
+            raise ArgumentError(f"{op}: expected {name} >= 1, got {value}")
     half = (kernel[0] // 2, kernel[1] // 2)
     if min(padding) < 0 or padding[0] > half[0] or padding[1] > half[1]:
-        raise ValueError(f"{op}: expected padding between 0 and half the kernel size {half}, got {padding}")
+        raise ArgumentError(f"{op}: expected padding between 0 and half the kernel size {half}, got {padding}")
     return kernel, stride, padding, dilation
 
 
@@ -57,43 +60,46 @@ def check(input, kernel, stride, padding, dilation, ceil_mode, op=FUNCTION):
     (window()) that fits it. Returns the output's shape."""
     check_tensor(input, op, "input")
     if input.dim() not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
+        raise ArgumentError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {tuple(input.shape)}")
     if 0 in input.shape[-3:]:
-        raise ValueError(f"{op}: expected non-empty channel and spatial dimensions, got shape {tuple(input.shape)}")
+        raise ArgumentError(f"{op}: expected non-empty channel and spatial dimensions, got shape {tuple(input.shape)}")
     shape = output_shape(input, kernel, stride, padding, dilation, ceil_mode)
     if shape[-2] < 1 or shape[-1] < 1:
         height, width = input.shape[-2:]
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: the pooling window (kernel {kernel}, dilation {dilation}) is bigger than the padded input "
             f"({height + 2 * padding[0]}x{width + 2 * padding[1]}): the output would be {shape[-2]}x{shape[-1]}"
         )
     return shape
 
 
-def check_backward(grad_output, argmax, input_height, input_width, kernel, stride, padding, dilation,
+def check_backward(grad_output, argmax, input_height, input_width, kernel, stride, padding, dilation, channels_last,
                    op="max_pool2d_backward"):
     """grad_output and argmax as max_pool2d_forward(with_argmax=True) gives them for an input of
     input_height x input_width."""
     check_tensor(grad_output, op, "grad_output")
     if grad_output.dim() not in (3, 4):
-        raise ValueError(f"{op}: expected a 3-D or 4-D grad_output, got shape {tuple(grad_output.shape)}")
+        raise ArgumentError(f"{op}: expected a 3-D or 4-D grad_output, got shape {tuple(grad_output.shape)}")
+    if channels_last and grad_output.dim() != 4:
+        raise ArgumentError(f"{op}: channels_last applies to 4-D tensors only, got grad_output of shape "
+                            f"{tuple(grad_output.shape)}")
     expected = argmax_dtype(kernel)
     if argmax.shape != grad_output.shape or argmax.dtype != expected:
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: expected argmax of shape {tuple(grad_output.shape)} and dtype {expected} (from "
             f"max_pool2d_forward with with_argmax=True), got shape {tuple(argmax.shape)} and dtype {argmax.dtype}"
         )
     if argmax.device != grad_output.device:
-        raise ValueError(f"{op}: expected argmax on {grad_output.device}, got {argmax.device}")
+        raise ArgumentError(f"{op}: expected argmax on {grad_output.device}, got {argmax.device}")
     if input_height < 1 or input_width < 1:
-        raise ValueError(f"{op}: expected a positive input size, got {input_height}x{input_width}")
+        raise ArgumentError(f"{op}: expected a positive input size, got {input_height}x{input_width}")
     fits = [
         grad_output.shape[i - 2] in (output_size(n, kernel[i], stride[i], padding[i], dilation[i], False),
                                      output_size(n, kernel[i], stride[i], padding[i], dilation[i], True))
         for i, n in enumerate((input_height, input_width))
     ]
     if not all(fits):
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: grad_output's {grad_output.shape[-2]}x{grad_output.shape[-1]} is not the pooled size of a "
             f"{input_height}x{input_width} input with kernel {kernel}, stride {stride}, padding {padding} and "
             f"dilation {dilation}"
@@ -134,30 +140,36 @@ def gather_at_argmax(grad_input, argmax, kernel_size, stride, padding, dilation)
     return torch.where(inside, gathered, 0)
 
 
+def pooling_format(input):
+    """The memory format of the outputs and of the input gradient: input's suggested one, as PyTorch's
+    (channels_last for channels_last-like strides; 3-D: contiguous). csrc/prepare/max_pool2d.h has the
+    same rule."""
+    return suggest_memory_format(input) if input.dim() == 4 else torch.contiguous_format
+
+
 def outputs_like(input, kernel_size, stride, padding, dilation, ceil_mode, with_argmax):
-    """Uninitialized output and argmax (empty unless with_argmax) for input, in the layout the kernels
-    compute in."""
+    """Uninitialized output and argmax (empty unless with_argmax) for input, in its pooling_format."""
     shape = output_shape(input, kernel_size, stride, padding, dilation, ceil_mode)
-    fmt = compute_format(input)
+    fmt = pooling_format(input)
     output = torch.empty(shape, dtype=input.dtype, device=input.device, memory_format=fmt)
     argmax = torch.empty(shape if with_argmax else (0,), dtype=argmax_dtype(kernel_size), device=input.device,
                          memory_format=fmt if with_argmax else torch.contiguous_format)
     return output, argmax
 
 
-def grad_input_like(grad_output, input_height, input_width):
-    """An uninitialized input gradient, in the layout the kernels compute in."""
+def grad_input_like(grad_output, input_height, input_width, channels_last):
+    """An uninitialized input gradient, in the forward input's format (channels_last or contiguous)."""
     shape = (*grad_output.shape[:-2], input_height, input_width)
     return torch.empty(shape, dtype=grad_output.dtype, device=grad_output.device,
-                       memory_format=compute_format(grad_output))
+                       memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def register_fakes(ops):
     """Shapes, dtypes and strides of the C++ ops, for torch.compile (triton_op derives its own)."""
     torch.library.register_fake(ops.max_pool2d_forward)(outputs_like)
-    torch.library.register_fake(ops.max_pool2d_backward)(
-        lambda grad_output, argmax, input_height, input_width, *window: grad_input_like(grad_output, input_height,
-                                                                                       input_width))
+    @torch.library.register_fake(ops.max_pool2d_backward)
+    def _(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation, channels_last):
+        return grad_input_like(grad_output, input_height, input_width, channels_last)
 
 
 def register_autograd(ops):
@@ -168,7 +180,8 @@ def register_autograd(ops):
     def setup_context(ctx, inputs, output):
         input, kernel_size, stride, padding, dilation, _ceil_mode, with_argmax = inputs
         ctx.with_argmax = with_argmax
-        ctx.geometry = (input.shape[-2], input.shape[-1], kernel_size, stride, padding, dilation)
+        ctx.geometry = (input.shape[-2], input.shape[-1], kernel_size, stride, padding, dilation,
+                        pooling_format(input) == torch.channels_last)
         ctx.save_for_backward(output[1])
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)  # else autograd fills a zero gradient for the argmax every step
@@ -187,11 +200,12 @@ def register_autograd(ops):
     torch.library.register_autograd(ops.max_pool2d_forward, backward, setup_context=setup_context)
 
     def backward_setup_context(ctx, inputs, output):
-        _grad_output, argmax, _height, _width, *ctx.window = inputs
+        _grad_output, argmax, _height, _width, *window, _channels_last = inputs
+        ctx.window = window
         ctx.save_for_backward(argmax)
 
     def second_derivative(ctx, grad):
         (argmax,) = ctx.saved_tensors
-        return (gather_at_argmax(grad, argmax, *ctx.window),) + (None,) * 7
+        return (gather_at_argmax(grad, argmax, *ctx.window),) + (None,) * 8
 
     torch.library.register_autograd(ops.max_pool2d_backward, second_derivative, setup_context=backward_setup_context)

@@ -7,7 +7,8 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from ..contracts import add_relu as contract
-from ._common import check_dtype, compute_format
+from ..contracts.common import in_layout_of, is_dense
+from ._common import check_dtype
 
 BLOCK = 1024  # a multiple of 8: each program writes whole mask bytes
 
@@ -48,39 +49,35 @@ def _forward(a, b, y, with_mask):
     return mask
 
 
-def _operands(input, residual, op):
-    """Both in input's compute layout."""
-    contract.check(input, residual, op)
-    check_dtype(input, op)
-    fmt = compute_format(input)
-    return input.contiguous(memory_format=fmt), residual.contiguous(memory_format=fmt)
-
-
 @triton_op("cnnkernels::add_relu_triton", mutates_args=())
 def add_relu_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = _operands(input, residual, "add_relu")
-    y = torch.empty_like(a)
-    return y, _forward(a, b, y, with_mask)
+    contract.check(input, residual, "add_relu")
+    check_dtype(input, "add_relu")
+    y = torch.empty_strided(input.shape, contract.output_strides(input, residual), dtype=input.dtype,
+                            device=input.device)
+    return y, _forward(in_layout_of(input, y), in_layout_of(residual, y), y, with_mask)
 
 
 @triton_op("cnnkernels::add_relu_triton_", mutates_args={"input"})
 def add_relu_inplace_triton(input: torch.Tensor, residual: torch.Tensor, with_mask: bool) -> torch.Tensor:
-    a, b = _operands(input, residual, "add_relu_")
-    if a is input:  # already dense in its layout (`is`, not data_ptr(): fake tensors, under torch.compile, have none)
-        return _forward(a, b, input, with_mask)
-    y = torch.empty_like(a)  # strided input: compute, then write back in place
-    mask = _forward(a, b, y, with_mask)
+    contract.check(input, residual, "add_relu_")
+    check_dtype(input, "add_relu_")
+    contract.check_inplace(input, residual)
+    if is_dense(input):  # computed where it is
+        return _forward(input, in_layout_of(residual, input), input, with_mask)
+    y = torch.empty_strided(input.shape, contract.inplace_strides(input), dtype=input.dtype, device=input.device)
+    mask = _forward(in_layout_of(input, y), in_layout_of(residual, y), y, with_mask)
     input.copy_(y)
     return mask
 
 
 @triton_op("cnnkernels::add_relu_backward_triton", mutates_args=())
-def add_relu_backward_triton(grad_output: torch.Tensor, mask: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def add_relu_backward_triton(grad_output: torch.Tensor, mask: torch.Tensor, output_strides: list[int]) -> torch.Tensor:
     op = "add_relu_backward"
-    contract.check_backward(grad_output, mask, channels_last, op)
+    contract.check_backward(grad_output, mask, output_strides, op)
     check_dtype(grad_output, op)
-    dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    dx = torch.empty_like(dy)
+    dx = torch.empty_strided(grad_output.shape, output_strides, dtype=grad_output.dtype, device=grad_output.device)
+    dy = in_layout_of(grad_output, dx)
     n = dx.numel()
     if n:
         wrap_triton(_add_relu_backward_kernel)[(triton.cdiv(n, BLOCK),)](dy, mask.contiguous(), dx, n, BLOCK=BLOCK)

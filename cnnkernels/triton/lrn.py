@@ -12,22 +12,34 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from ..contracts import lrn as contract
-from ._common import check_dtype, in_compute_format
+from ..contracts.common import in_layout_of
+from ._common import check_dtype
 
 BLOCK = 128  # pixels per program
+# How s^-beta is computed (the POWER constant of the kernels; contracts/lrn.py, power)
+THREE_QUARTERS, GENERAL_ODD, GENERAL_EVEN, GENERAL_FRACTION = 0, 1, 2, 3
 MAX_SLIDING_SIZE = 9  # registers w0..w8
 TARGET_PROGRAMS, MIN_RUN = 4096, 32  # runs of channels: enough programs to fill the GPU, short halos
 TILE_PIXELS, TILE_CHANNELS = 32, 32  # the tile kernels' programs
 
 
 @triton.jit
-def _inv_pow(s, beta, BETA075: tl.constexpr):
-    """s^-beta; beta = 0.75 without pow: r * sqrt(r), r = 1/sqrt(s)."""
-    if BETA075:
+def _inv_pow(s, beta, POWER: tl.constexpr):
+    """s^-beta (contracts/lrn.py, power). THREE_QUARTERS: r * sqrt(r), r = 1/sqrt(s). GENERAL: pow(s, -beta)
+    with C's semantics: |s|^-beta in float64 (exact enough for any s), 0 and inf included; for s < 0 the
+    sign (-1)^beta for an odd integer beta (BETA_ODD), nothing for an even one, NaN for a fraction."""
+    if POWER == THREE_QUARTERS:
         r = 1.0 / tl.sqrt(s)
         return r * tl.sqrt(r)
     else:
-        return tl.exp2(-beta * tl.log2(s))
+        magnitude = tl.exp2(tl.log2(tl.abs(s).to(tl.float64)) * -beta).to(tl.float32)
+        negative = s.to(tl.int32, bitcast=True) < 0  # the sign bit: -0 and -inf too
+        if POWER == GENERAL_ODD:
+            return tl.where(negative, -magnitude, magnitude)
+        elif POWER == GENERAL_FRACTION:
+            return tl.where(negative & (s != 0.0) & (s != float("-inf")), float("nan"), magnitude)
+        else:  # GENERAL_EVEN
+            return magnitude
 
 
 @triton.jit
@@ -56,7 +68,7 @@ def _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, I: tl.constexpr):
 
 @triton.jit
 def _lrn_forward_sliding_kernel(x_ptr, y_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride, alpha_over_size,
-                                beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK: tl.constexpr):
+                                beta, k, SIZE: tl.constexpr, POWER: tl.constexpr, BLOCK: tl.constexpr):
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < S
     base = tl.program_id(2).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
@@ -74,12 +86,12 @@ def _lrn_forward_sliding_kernel(x_ptr, y_ptr, C, S, RUN, channel_stride, pixel_s
         s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
         x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
         tl.store(y_ptr + base + (wide + c) * channel_stride,
-                 (x * _inv_pow(s, beta, BETA075)).to(y_ptr.dtype.element_ty), mask=pmask & (c >= begin))
+                 (x * _inv_pow(s, beta, POWER)).to(y_ptr.dtype.element_ty), mask=pmask & (c >= begin))
 
 
 @triton.jit
 def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride,
-                                 alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr,
+                                 alpha_over_size, beta, k, SIZE: tl.constexpr, POWER: tl.constexpr,
                                  BLOCK: tl.constexpr):
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < S
@@ -105,7 +117,7 @@ def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_strid
         inside = (j >= 0) & (j < C) & (j >= begin - (SIZE - 1) // 2)
         dy = tl.load(dy_ptr + base + (wide + j) * channel_stride, mask=pmask & inside, other=0.0).to(tl.float32)
         s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
-        inv = _inv_pow(s, beta, BETA075)
+        inv = _inv_pow(s, beta, POWER)
         x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
         t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(t0, t1, t2, t3, t4, t5, t6, t7, t8, dy * x * inv / s)
         d0, d1, d2, d3, d4, d5, d6, d7, d8 = _push(d0, d1, d2, d3, d4, d5, d6, d7, d8, dy)
@@ -145,19 +157,19 @@ def _window_scale(x_ptr, q, j, P, C, S, channel_stride, pixel_stride, image_stri
 
 @triton.jit
 def _lrn_forward_tile_kernel(x_ptr, y_ptr, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size,
-                             beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr, BLOCK_P: tl.constexpr,
+                             beta, k, SIZE: tl.constexpr, POWER: tl.constexpr, BLOCK_P: tl.constexpr,
                              BLOCK_C: tl.constexpr):
     q = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     s = _window_scale(x_ptr, q, c, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, k, SIZE)
     at, m = _tile(q, c, P, C, S, channel_stride, pixel_stride, image_stride)
     x = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
-    tl.store(y_ptr + at, (x * _inv_pow(s, beta, BETA075)).to(y_ptr.dtype.element_ty), mask=m)
+    tl.store(y_ptr + at, (x * _inv_pow(s, beta, POWER)).to(y_ptr.dtype.element_ty), mask=m)
 
 
 @triton.jit
 def _lrn_backward_tile_kernel(dy_ptr, x_ptr, dx_ptr, P, C, S, channel_stride, pixel_stride, image_stride,
-                              alpha_over_size, beta, k, SIZE: tl.constexpr, BETA075: tl.constexpr,
+                              alpha_over_size, beta, k, SIZE: tl.constexpr, POWER: tl.constexpr,
                               BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
     q = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -166,7 +178,7 @@ def _lrn_backward_tile_kernel(dy_ptr, x_ptr, dx_ptr, P, C, S, channel_stride, pi
     for o in tl.static_range(SIZE):  # j = c - (size-1)/2 + o: the windows that contain c
         j = c + o - (SIZE - 1) // 2
         s = _window_scale(x_ptr, q, j, P, C, S, channel_stride, pixel_stride, image_stride, alpha_over_size, k, SIZE)
-        inv = _inv_pow(s, beta, BETA075)
+        inv = _inv_pow(s, beta, POWER)
         at, m = _tile(q, j, P, C, S, channel_stride, pixel_stride, image_stride)
         xj = tl.load(x_ptr + at, mask=m, other=0.0).to(tl.float32)
         dyj = tl.load(dy_ptr + at, mask=m, other=0.0).to(tl.float32)
@@ -189,18 +201,28 @@ def _runs(N, C, S):
     return triton.cdiv(C, length), length
 
 
+def _power(alpha, beta, k):
+    """The kernels' POWER constant for these arguments (not "identity": that runs no kernel)."""
+    if contract.power(alpha, beta, k) == "three_quarters":
+        return THREE_QUARTERS
+    if float(beta).is_integer():
+        return GENERAL_ODD if int(beta) % 2 else GENERAL_EVEN
+    return GENERAL_FRACTION
+
+
 def _launch(sliding_kernel, tile_kernel, tensors, x, channels_last, size, alpha, beta, k):
     (N, C, S), strides = _geometry(x, channels_last)
     if not x.numel():
         return
     scalars = (alpha / size, beta, k)
+    power = _power(alpha, beta, k)
     if not channels_last and size <= MAX_SLIDING_SIZE:
         runs, length = _runs(N, C, S)
         wrap_triton(sliding_kernel)[(triton.cdiv(S, BLOCK), runs, N)](
-            *tensors, C, S, length, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK=BLOCK)
+            *tensors, C, S, length, *strides, *scalars, SIZE=size, POWER=power, BLOCK=BLOCK)
     else:
         wrap_triton(tile_kernel)[(triton.cdiv(N * S, TILE_PIXELS), triton.cdiv(C, TILE_CHANNELS))](
-            *tensors, N * S, C, S, *strides, *scalars, SIZE=size, BETA075=beta == 0.75, BLOCK_P=TILE_PIXELS,
+            *tensors, N * S, C, S, *strides, *scalars, SIZE=size, POWER=power, BLOCK_P=TILE_PIXELS,
             BLOCK_C=TILE_CHANNELS)
 
 
@@ -211,14 +233,29 @@ def _geometry(x, channels_last):
     return (N, C, S), ((1, C, S * C) if channels_last else (S, 1, C * S))
 
 
+def _run(kernels, result, x, dy, size, alpha, beta, k):
+    """Computes into result (input's layout): in it where the kernels can (contracts/lrn.py,
+    kernel_layout), else contiguous and copied; beta = 0 is a copy (contract.power: "identity")."""
+    layout = contract.kernel_layout(result)
+    out = result if layout is not None else torch.empty(result.shape, dtype=result.dtype, device=result.device)
+    operands = [in_layout_of(t, out) for t in ((x,) if dy is None else (dy, x))]
+    if contract.power(alpha, beta, k) == "identity":
+        out.copy_(operands[0])
+        if dy is not None:
+            out.add_(operands[1], alpha=0)  # dx = dy + 0 * x (contracts/lrn.py, power)
+    else:
+        _launch(*kernels, (*operands, out), operands[-1], layout == "channels_last", size, alpha, beta, k)
+    if out is not result:
+        result.copy_(out)
+    return result
+
+
 @triton_op("cnnkernels::lrn_forward_triton", mutates_args=())
 def lrn_forward_triton(input: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
     contract.check(input, size, "lrn_forward")
     check_dtype(input, "lrn_forward")
-    x, channels_last = in_compute_format(input)
-    y = contract.output_like(x)
-    _launch(_lrn_forward_sliding_kernel, _lrn_forward_tile_kernel, (x, y), x, channels_last, size, alpha, beta, k)
-    return y
+    return _run((_lrn_forward_sliding_kernel, _lrn_forward_tile_kernel), contract.output_like(input), input, None,
+                size, alpha, beta, k)
 
 
 @triton_op("cnnkernels::lrn_backward_triton", mutates_args=())
@@ -226,9 +263,5 @@ def lrn_backward_triton(grad_output: torch.Tensor, input: torch.Tensor, size: in
                         k: float) -> torch.Tensor:
     contract.check_backward(grad_output, input, size, "lrn_backward")
     check_dtype(input, "lrn_backward")
-    x, channels_last = in_compute_format(input)
-    dy = grad_output.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    dx = contract.output_like(x)
-    _launch(_lrn_backward_sliding_kernel, _lrn_backward_tile_kernel, (dy, x, dx), x, channels_last, size, alpha, beta,
-            k)
-    return dx
+    return _run((_lrn_backward_sliding_kernel, _lrn_backward_tile_kernel), contract.output_like(input), input,
+                grad_output, size, alpha, beta, k)

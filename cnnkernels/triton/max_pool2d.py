@@ -13,7 +13,7 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from ..contracts import max_pool2d as contract
-from ._common import check_dtype, in_compute_format
+from ._common import check_dtype
 
 NCHW_TILE = (512, 1)  # (positions, channels) per program
 CHANNELS_LAST_TILE = (32, 32)
@@ -128,8 +128,9 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
     window = contract.window(kernel_size, stride, padding, dilation, op)
     contract.check(input, *window, ceil_mode, op)
     check_dtype(input, op)
-    x, channels_last = in_compute_format(input)
-    y, argmax = contract.outputs_like(x, *window, ceil_mode, with_argmax)
+    fmt = contract.pooling_format(input)
+    x, channels_last = input.contiguous(memory_format=fmt), fmt == torch.channels_last
+    y, argmax = contract.outputs_like(input, *window, ceil_mode, with_argmax)
     C, H, W = x.shape[-3:]
     OH, OW = y.shape[-2:]
     if y.numel():
@@ -140,15 +141,15 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
 
 @triton_op("cnnkernels::max_pool2d_backward_triton", mutates_args=())
 def max_pool2d_backward_triton(grad_output: torch.Tensor, argmax: torch.Tensor, input_height: int, input_width: int,
-                               kernel_size: list[int], stride: list[int], padding: list[int],
-                               dilation: list[int]) -> torch.Tensor:
+                               kernel_size: list[int], stride: list[int], padding: list[int], dilation: list[int],
+                               channels_last: bool) -> torch.Tensor:
     op = "max_pool2d_backward"
     window = contract.window(kernel_size, stride, padding, dilation, op)
-    contract.check_backward(grad_output, argmax, input_height, input_width, *window, op)
+    contract.check_backward(grad_output, argmax, input_height, input_width, *window, channels_last, op)
     check_dtype(grad_output, op)
-    dy, channels_last = in_compute_format(grad_output)
-    am = argmax.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    dx = contract.grad_input_like(dy, input_height, input_width)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    dy, am = grad_output.contiguous(memory_format=fmt), argmax.contiguous(memory_format=fmt)
+    dx = contract.grad_input_like(dy, input_height, input_width, channels_last)
     C, OH, OW = dy.shape[-3:]
     if dx.numel():
         _launch(_max_pool2d_backward_kernel, (dy, am, dx), dy.numel() // (C * OH * OW), C, input_height, input_width,

@@ -1,6 +1,8 @@
 // Max-pool's autograd: the forward keeps the one-byte argmax and the input's height and width, not
 // the input. The backward is linear in grad_output, so it differentiates again: its own gradient
 // gathers at each window's maximum.
+#include "../prepare/max_pool2d.h"
+
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/arange.h>
 #include <ATen/ops/where.h>
@@ -13,7 +15,7 @@ namespace {
 using PoolForward = std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
                                                        at::IntArrayRef, at::IntArrayRef, bool, bool);
 using PoolBackward = at::Tensor(const at::Tensor&, const at::Tensor&, c10::SymInt, c10::SymInt, at::IntArrayRef,
-                                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+                                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, bool);
 
 const c10::TypedOperatorHandle<PoolBackward>& max_pool2d_backward_op() {
   static const auto op = op_handle<PoolBackward>("cnnkernels::max_pool2d_backward");
@@ -39,6 +41,7 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
     d["padding"] = padding;
     d["dilation"] = dilation;
     d["with_argmax"] = with_argmax;
+    d["channels_last"] = pooling_format(input) == at::MemoryFormat::ChannelsLast;  // the input gradient's format
     return {output, argmax};
   }
 
@@ -49,10 +52,10 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
     TORCH_CHECK(d.at("with_argmax").toBool(),
                 "cnnkernels::max_pool2d_forward was called with with_argmax=False, so it kept nothing to "
                 "backpropagate through; call it with with_argmax=True when the input requires grad");
-    grads[0] = max_pool2d_backward_op().call(grad_outputs[0], ctx->get_saved_variables()[0],
-                                             d.at("input_height").toSymInt(), d.at("input_width").toSymInt(),
-                                             d.at("kernel_size").toIntVector(), d.at("stride").toIntVector(),
-                                             d.at("padding").toIntVector(), d.at("dilation").toIntVector());
+    grads[0] = max_pool2d_backward_op().call(
+        grad_outputs[0], ctx->get_saved_variables()[0], d.at("input_height").toSymInt(), d.at("input_width").toSymInt(),
+        d.at("kernel_size").toIntVector(), d.at("stride").toIntVector(), d.at("padding").toIntVector(),
+        d.at("dilation").toIntVector(), d.at("channels_last").toBool());
     return grads;
   }
 };
@@ -80,7 +83,8 @@ class MaxPool2dGrad : public torch::autograd::Function<MaxPool2dGrad> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad_output, const at::Tensor& argmax,
                             c10::SymInt input_height, c10::SymInt input_width, at::IntArrayRef kernel_size,
-                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                            bool channels_last) {
     ctx->save_for_backward({argmax});
     auto& d = ctx->saved_data;
     d["kernel_size"] = kernel_size;
@@ -88,11 +92,11 @@ class MaxPool2dGrad : public torch::autograd::Function<MaxPool2dGrad> {
     d["padding"] = padding;
     d["dilation"] = dilation;
     return call_kernel(max_pool2d_backward_op(), grad_output, argmax, input_height, input_width, kernel_size, stride,
-                       padding, dilation);
+                       padding, dilation, channels_last);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
-    variable_list grads(8);
+    variable_list grads(9);
     if (!grad_outputs[0].defined()) return grads;
     const auto& d = ctx->saved_data;
     grads[0] =
@@ -104,12 +108,14 @@ class MaxPool2dGrad : public torch::autograd::Function<MaxPool2dGrad> {
 
 at::Tensor max_pool2d_backward_autograd(const at::Tensor& grad_output, const at::Tensor& argmax,
                                         c10::SymInt input_height, c10::SymInt input_width, at::IntArrayRef kernel_size,
-                                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+                                        at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                        bool channels_last) {
   if (records_graph(grad_output)) {
-    return MaxPool2dGrad::apply(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation);
+    return MaxPool2dGrad::apply(grad_output, argmax, input_height, input_width, kernel_size, stride, padding, dilation,
+                                channels_last);
   }
   return call_kernel(max_pool2d_backward_op(), grad_output, argmax, input_height, input_width, kernel_size, stride,
-                     padding, dilation);
+                     padding, dilation, channels_last);
 }
 
 std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_autograd(const at::Tensor& input, at::IntArrayRef kernel_size,

@@ -90,26 +90,23 @@ void run_forward(const at::Tensor& a, const at::Tensor& b, at::Tensor& y, at::Te
 }
 
 std::tuple<at::Tensor, at::Tensor> add_relu_cpu(const at::Tensor& input, const at::Tensor& residual, bool with_mask) {
-  ElementwiseCall call = prepare_elementwise(input, residual, "add_relu", "input", "residual");
+  AddReluCall call = prepare_add_relu(input, residual, "add_relu");
   at::Tensor mask = empty_add_relu_mask(call.out, with_mask);
   run_forward(call.a, call.b, call.out, mask);
   return {call.out, mask};
 }
 
 at::Tensor add_relu_inplace_cpu(at::Tensor& input, const at::Tensor& residual, bool with_mask) {
-  const at::Tensor b = prepare_add_relu_inplace(input, residual, "add_relu_");
-  if (!b.defined()) {
-    auto [output, mask] = add_relu_cpu(input, residual, with_mask);
-    input.copy_(output);
-    return mask;
-  }
-  at::Tensor mask = empty_add_relu_mask(input, with_mask);
-  run_forward(input, b, input, mask);
+  AddReluCall call = prepare_add_relu_inplace(input, residual, "add_relu_");
+  at::Tensor mask = empty_add_relu_mask(call.out, with_mask);
+  run_forward(call.a, call.b, call.out, mask);
+  finish_add_relu(call);
   return mask;
 }
 
-at::Tensor add_relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& mask, bool channels_last) {
-  AddReluBackwardCall call = prepare_add_relu_backward(grad_output, mask, channels_last);
+at::Tensor add_relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& mask,
+                                 at::IntArrayRef output_strides) {
+  AddReluBackwardCall call = prepare_add_relu_backward(grad_output, mask, output_strides);
   const int64_t n = call.dx.numel();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, call.dy.scalar_type(), "add_relu_backward_cpu", [&] {
     const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();

@@ -202,45 +202,45 @@ Params<acc_t> make_params(int64_t size, double alpha, double beta, double k) {
 }
 
 at::Tensor lrn_forward_cpu(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {
-  LrnCall call = prepare_lrn(input, nullptr, size, "lrn_forward");
-  if (call.out.numel() == 0) return call.out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_forward_cpu", [&] {
-    const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
-    const scalar_t* x = call.x.const_data_ptr<scalar_t>();
-    scalar_t* y = call.out.mutable_data_ptr<scalar_t>();
-    lrn::with_beta(beta, [&](auto beta075) {
-      constexpr bool kBeta075 = decltype(beta075)::value;
-      const lrn::Shape& s = call.shape;
-      if (s.channels_last) {
-        forward_channels_last<scalar_t, kBeta075>(x, y, s.N * s.S, s.C, prm);
-      } else {
-        forward_nchw<scalar_t, kBeta075>(x, y, s.N, s.C, s.S, prm);
-      }
+  LrnCall call = prepare_lrn(input, nullptr, size, alpha, beta, k, "lrn_forward");
+  return run_lrn(call, [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_forward_cpu", [&] {
+      const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
+      const scalar_t* x = call.x.const_data_ptr<scalar_t>();
+      scalar_t* y = call.out.mutable_data_ptr<scalar_t>();
+      lrn::with_power(call.power, [&](auto beta075) {
+        constexpr bool kBeta075 = decltype(beta075)::value;
+        const lrn::Shape& s = call.shape;
+        if (s.channels_last) {
+          forward_channels_last<scalar_t, kBeta075>(x, y, s.N * s.S, s.C, prm);
+        } else {
+          forward_nchw<scalar_t, kBeta075>(x, y, s.N, s.C, s.S, prm);
+        }
+      });
     });
   });
-  return call.out;
 }
 
 at::Tensor lrn_backward_cpu(const at::Tensor& grad_output, const at::Tensor& input, int64_t size, double alpha,
                             double beta, double k) {
-  LrnCall call = prepare_lrn(input, &grad_output, size, "lrn_backward");
-  if (call.out.numel() == 0) return call.out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_backward_cpu", [&] {
-    const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
-    const scalar_t* x = call.x.const_data_ptr<scalar_t>();
-    const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
-    scalar_t* dx = call.out.mutable_data_ptr<scalar_t>();
-    lrn::with_beta(beta, [&](auto beta075) {
-      constexpr bool kBeta075 = decltype(beta075)::value;
-      const lrn::Shape& s = call.shape;
-      if (s.channels_last) {
-        backward_channels_last<scalar_t, kBeta075>(dy, x, dx, s.N * s.S, s.C, prm);
-      } else {
-        backward_nchw<scalar_t, kBeta075>(dy, x, dx, s.N, s.C, s.S, prm);
-      }
+  LrnCall call = prepare_lrn(input, &grad_output, size, alpha, beta, k, "lrn_backward");
+  return run_lrn(call, [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "lrn_backward_cpu", [&] {
+      const auto prm = make_params<at::opmath_type<scalar_t>>(size, alpha, beta, k);
+      const scalar_t* x = call.x.const_data_ptr<scalar_t>();
+      const scalar_t* dy = call.dy.const_data_ptr<scalar_t>();
+      scalar_t* dx = call.out.mutable_data_ptr<scalar_t>();
+      lrn::with_power(call.power, [&](auto beta075) {
+        constexpr bool kBeta075 = decltype(beta075)::value;
+        const lrn::Shape& s = call.shape;
+        if (s.channels_last) {
+          backward_channels_last<scalar_t, kBeta075>(dy, x, dx, s.N * s.S, s.C, prm);
+        } else {
+          backward_nchw<scalar_t, kBeta075>(dy, x, dx, s.N, s.C, s.S, prm);
+        }
+      });
     });
   });
-  return call.out;
 }
 
 }  // namespace

@@ -342,9 +342,9 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cpu(const at::Tensor& inpu
 
 at::Tensor max_pool2d_backward_cpu(const at::Tensor& grad_output, const at::Tensor& argmax, int64_t input_height,
                                    int64_t input_width, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                   at::IntArrayRef padding, at::IntArrayRef dilation) {
+                                   at::IntArrayRef padding, at::IntArrayRef dilation, bool channels_last) {
   PoolCall call = prepare_max_pool2d_backward(grad_output, argmax, input_height, input_width, kernel_size, stride,
-                                              padding, dilation);
+                                              padding, dilation, channels_last);
   if (call.dx.numel() == 0) return call.dx;
   const PoolShape& s = call.shape;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad_output.scalar_type(), "max_pool2d_backward_cpu", [&] {

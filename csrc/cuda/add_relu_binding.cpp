@@ -18,7 +18,7 @@ std::tuple<at::Tensor, at::Tensor> add_relu_cuda(const at::Tensor& input, const 
   const char* op = "add_relu";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
-  ElementwiseCall call = prepare_elementwise(input, residual, op, "input", "residual");
+  AddReluCall call = prepare_add_relu(input, residual, op);
   at::Tensor mask = empty_add_relu_mask(call.out, with_mask);
   run_forward(call.a, call.b, call.out, mask, op);
   return {call.out, mask};
@@ -28,22 +28,19 @@ at::Tensor add_relu_inplace_cuda(at::Tensor& input, const at::Tensor& residual, 
   const char* op = "add_relu_";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
-  const at::Tensor b = prepare_add_relu_inplace(input, residual, op);
-  if (!b.defined()) {
-    auto [output, mask] = add_relu_cuda(input, residual, with_mask);
-    input.copy_(output);
-    return mask;
-  }
-  at::Tensor mask = empty_add_relu_mask(input, with_mask);
-  run_forward(input, b, input, mask, op);
+  AddReluCall call = prepare_add_relu_inplace(input, residual, op);
+  at::Tensor mask = empty_add_relu_mask(call.out, with_mask);
+  run_forward(call.a, call.b, call.out, mask, op);
+  finish_add_relu(call);
   return mask;
 }
 
-at::Tensor add_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& mask, bool channels_last) {
+at::Tensor add_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& mask,
+                                  at::IntArrayRef output_strides) {
   const char* op = "add_relu_backward";
   check_cuda(grad_output, op, "grad_output");
   const c10::cuda::CUDAGuard guard(grad_output.device());
-  AddReluBackwardCall call = prepare_add_relu_backward(grad_output, mask, channels_last);
+  AddReluBackwardCall call = prepare_add_relu_backward(grad_output, mask, output_strides);
   C10_CUDA_CHECK(add_relu_backward(dtype_of(grad_output, op), call.dy.const_data_ptr(),
                                    call.mask.const_data_ptr<uint8_t>(), call.dx.mutable_data_ptr(), call.dx.numel(),
                                    current_stream()));

@@ -312,7 +312,8 @@ LrnKernel choose(const LrnShape& s, int64_t size, std::initializer_list<const vo
 
 }  // namespace
 
-cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, LrnParams params, cudaStream_t stream) {
+cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, LrnParams params, lrn::Power power,
+                        cudaStream_t stream) {
   if (shape.N * shape.C * shape.S == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
@@ -320,7 +321,7 @@ cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, Lrn
     const auto X = static_cast<const T*>(x);
     const auto Y = static_cast<T*>(y);
     const LrnKernel kernel = choose<T>(shape, params.size, {x, y});
-    lrn::with_beta(params.beta, [&](auto beta075) {
+    lrn::with_power(power, [&](auto beta075) {
       constexpr bool B075 = decltype(beta075)::value;
       switch (kernel) {
         case LrnKernel::Sliding: {
@@ -347,7 +348,7 @@ cudaError_t lrn_forward(DType dtype, const void* x, void* y, LrnShape shape, Lrn
 }
 
 cudaError_t lrn_backward(DType dtype, const void* dy, const void* x, void* dx, LrnShape shape, LrnParams params,
-                         cudaStream_t stream) {
+                         lrn::Power power, cudaStream_t stream) {
   if (shape.N * shape.C * shape.S == 0) return cudaSuccess;
   return dispatch(dtype, [&](auto t) {
     using T = decltype(t);
@@ -356,7 +357,7 @@ cudaError_t lrn_backward(DType dtype, const void* dy, const void* x, void* dx, L
     const auto X = static_cast<const T*>(x);
     const auto DX = static_cast<T*>(dx);
     const LrnKernel kernel = choose<T>(shape, params.size, {dy, x, dx});
-    lrn::with_beta(params.beta, [&](auto beta075) {
+    lrn::with_power(power, [&](auto beta075) {
       constexpr bool B075 = decltype(beta075)::value;
       switch (kernel) {
         case LrnKernel::Sliding: {

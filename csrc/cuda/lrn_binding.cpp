@@ -14,10 +14,11 @@ at::Tensor lrn_forward_cuda(const at::Tensor& input, int64_t size, double alpha,
   const char* op = "lrn_forward";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
-  LrnCall call = prepare_lrn(input, nullptr, size, op);
-  C10_CUDA_CHECK(lrn_forward(dtype_of(input, op), call.x.const_data_ptr(), call.out.mutable_data_ptr(), call.shape,
-                             params_of(size, alpha, beta, k), current_stream()));
-  return call.out;
+  LrnCall call = prepare_lrn(input, nullptr, size, alpha, beta, k, op);
+  return run_lrn(call, [&] {
+    C10_CUDA_CHECK(lrn_forward(dtype_of(input, op), call.x.const_data_ptr(), call.out.mutable_data_ptr(), call.shape,
+                               params_of(size, alpha, beta, k), call.power, current_stream()));
+  });
 }
 
 at::Tensor lrn_backward_cuda(const at::Tensor& grad_output, const at::Tensor& input, int64_t size, double alpha,
@@ -25,11 +26,12 @@ at::Tensor lrn_backward_cuda(const at::Tensor& grad_output, const at::Tensor& in
   const char* op = "lrn_backward";
   check_cuda(input, op, "input");
   const c10::cuda::CUDAGuard guard(input.device());
-  LrnCall call = prepare_lrn(input, &grad_output, size, op);
-  C10_CUDA_CHECK(lrn_backward(dtype_of(input, op), call.dy.const_data_ptr(), call.x.const_data_ptr(),
-                              call.out.mutable_data_ptr(), call.shape, params_of(size, alpha, beta, k),
-                              current_stream()));
-  return call.out;
+  LrnCall call = prepare_lrn(input, &grad_output, size, alpha, beta, k, op);
+  return run_lrn(call, [&] {
+    C10_CUDA_CHECK(lrn_backward(dtype_of(input, op), call.dy.const_data_ptr(), call.x.const_data_ptr(),
+                                call.out.mutable_data_ptr(), call.shape, params_of(size, alpha, beta, k), call.power,
+                                current_stream()));
+  });
 }
 
 }  // namespace

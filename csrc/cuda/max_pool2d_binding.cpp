@@ -23,12 +23,12 @@ std::tuple<at::Tensor, at::Tensor> max_pool2d_forward_cuda(const at::Tensor& inp
 
 at::Tensor max_pool2d_backward_cuda(const at::Tensor& grad_output, const at::Tensor& argmax, int64_t input_height,
                                     int64_t input_width, at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                    at::IntArrayRef padding, at::IntArrayRef dilation) {
+                                    at::IntArrayRef padding, at::IntArrayRef dilation, bool channels_last) {
   const char* op = "max_pool2d_backward";
   check_cuda(grad_output, op, "grad_output");
   const c10::cuda::CUDAGuard guard(grad_output.device());
   PoolCall call = prepare_max_pool2d_backward(grad_output, argmax, input_height, input_width, kernel_size, stride,
-                                              padding, dilation);
+                                              padding, dilation, channels_last);
   C10_CUDA_CHECK(max_pool2d_backward(dtype_of(grad_output, op), call.dy.const_data_ptr(), call.argmax.const_data_ptr(),
                                      static_cast<int>(call.argmax.element_size()), call.dx.mutable_data_ptr(),
                                      call.shape, call.window, current_stream()));

@@ -1,43 +1,74 @@
-// add+ReLU's operands, checked, in the layout its kernels compute in, and its outputs allocated.
+// add+ReLU's operands, checked, in the layout its kernels compute in, and its outputs allocated. The
+// kernels run over the elements in memory order: every tensor of a call in one dense layout, the
+// output's, which is the layout PyTorch's relu(input + residual) gives (TensorIterator's: input's own,
+// as a rule), and the mask's bits in that order.
 #pragma once
 
+#include <ATen/ExpandUtils.h>
 #include <ATen/MemoryOverlap.h>
+#include <ATen/TensorIterator.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
+#include <ATen/ops/empty_strided.h>
+
+#include <vector>
 
 #include "../add_relu.h"
 #include "common.h"
 
 namespace cnnkernels {
 
-// In-place add+ReLU: checks the operands (residual may be input itself, never a tensor that partly
-// overlaps it) and returns residual in input's layout; or an undefined tensor when input's own
-// strides are no layout the kernels take, and the caller computes out of place and copies back.
-inline at::Tensor prepare_add_relu_inplace(const at::Tensor& input, const at::Tensor& residual, const char* op) {
-  check_floating(input, op, "input");
-  check_same(input, residual, op, "input", "residual");
-  CNNK_CHECK_ARG(at::has_internal_overlap(input) != at::MemOverlap::Yes, op,
-                 ": input has elements that share memory, so it cannot be written in place");
-  const auto overlap = at::get_overlap_status(input, residual);
-  CNNK_CHECK_ARG(overlap != at::MemOverlapStatus::Partial, op,  // (as PyTorch: strided views are "too hard")
-                 ": residual partly overlaps input, which is written in place; pass residual.clone()");
-  const auto format = compute_format(input);
-  return input.is_contiguous(format) ? residual.contiguous(format) : at::Tensor();
-}
-
-// Both operands in the first one's layout, and the output allocated in it.
-struct ElementwiseCall {
-  at::Tensor a, b, out;
+struct AddReluCall {
+  at::Tensor a, b, out;  // a, b in out's layout
+  at::Tensor result;     // in place: input, when out is a dense copy of it to write back; else out itself
 };
 
-inline ElementwiseCall prepare_elementwise(const at::Tensor& first, const at::Tensor& second, const char* op,
-                                           const char* first_name, const char* second_name) {
-  check_floating(first, op, first_name);
-  check_same(first, second, op, first_name, second_name);
-  const auto format = compute_format(first);
-  ElementwiseCall call{first.contiguous(format), second.contiguous(format), {}};
-  call.out = at::empty_like(call.a, call.a.options(), format);
+inline void check_add_relu(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+  check_floating(input, op, "input");
+  check_same(input, residual, op, "input", "residual");
+}
+
+inline AddReluCall prepare_add_relu(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+  check_add_relu(input, residual, op);
+  AddReluCall call;
+  const at::Tensor unallocated;  // TensorIterator allocates the output in the operands' layout
+  call.out = at::TensorIteratorConfig()
+                 .add_output(unallocated)
+                 .add_const_input(input)
+                 .add_const_input(residual)
+                 .build()
+                 .output();
+  call.a = in_layout_of(input, call.out);
+  call.b = in_layout_of(residual, call.out);
+  call.result = call.out;
   return call;
+}
+
+// The dense layout an in-place add+ReLU computes in: input's own when it is non-overlapping and dense,
+// else the dense layout with input's order of dimensions (computed, then copied back).
+inline std::vector<int64_t> inplace_strides(const at::Tensor& input) {
+  return input.is_non_overlapping_and_dense() ? input.strides().vec()
+                                              : at::infer_dense_strides(input.sizes(), input.strides());
+}
+
+// In place: refuses what PyTorch's in-place add refuses, with its messages (an input with elements
+// that share memory; a residual that partly overlaps it). residual may be input itself.
+inline AddReluCall prepare_add_relu_inplace(const at::Tensor& input, const at::Tensor& residual, const char* op) {
+  check_add_relu(input, residual, op);
+  at::assert_no_internal_overlap(input);
+  at::assert_no_partial_overlap(input, residual);
+  AddReluCall call;
+  call.out = input.is_non_overlapping_and_dense()
+                 ? input
+                 : at::empty_strided(input.sizes(), inplace_strides(input), input.options());
+  call.a = in_layout_of(input, call.out);
+  call.b = in_layout_of(residual, call.out);
+  call.result = input;
+  return call;
+}
+
+// After the kernel: an in-place op's dense copy written back into input.
+inline void finish_add_relu(const AddReluCall& call) {
+  if (!call.out.is_same(call.result)) call.result.copy_(call.out);
 }
 
 // Training's bit mask of where the gradient flows (csrc/add_relu.h), for `output`'s elements; empty for
@@ -46,14 +77,14 @@ inline at::Tensor empty_add_relu_mask(const at::Tensor& output, bool with_mask) 
   return at::empty({with_mask ? add_relu::mask_bytes(output.numel()) : 0}, output.options().dtype(at::kByte));
 }
 
-// The backward's operands: dy in the layout the forward computed in (its mask's element order), and
-// dx allocated in it.
+// The backward's operands: dx allocated in the forward output's layout (output_strides, the mask's
+// element order), and dy in it.
 struct AddReluBackwardCall {
   at::Tensor dy, mask, dx;
 };
 
 inline AddReluBackwardCall prepare_add_relu_backward(const at::Tensor& grad_output, const at::Tensor& mask,
-                                                     bool channels_last) {
+                                                     at::IntArrayRef output_strides) {
   const char* op = "add_relu_backward";
   check_floating(grad_output, op, "grad_output");
   const int64_t bytes = add_relu::mask_bytes(grad_output.numel());
@@ -63,11 +94,13 @@ inline AddReluBackwardCall prepare_add_relu_backward(const at::Tensor& grad_outp
                  py(mask.scalar_type()));
   CNNK_CHECK_ARG(mask.device() == grad_output.device(), op, ": expected mask on ", py(grad_output.device()), ", got ",
                  py(mask.device()));
-  CNNK_CHECK_ARG(!channels_last || grad_output.dim() == 4, op,
-                 ": channels_last applies to 4-D tensors only, got grad_output of shape ", py(grad_output.sizes()));
-  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-  AddReluBackwardCall call{grad_output.contiguous(format), mask.contiguous(), {}};
-  call.dx = at::empty_like(call.dy, call.dy.options(), format);
+  CNNK_CHECK_ARG(output_strides.size() == static_cast<size_t>(grad_output.dim()), op, ": expected ", grad_output.dim(),
+                 " output_strides for grad_output of shape ", py(grad_output.sizes()), ", got ", py(output_strides));
+  AddReluBackwardCall call{
+      {}, mask.contiguous(), at::empty_strided(grad_output.sizes(), output_strides, grad_output.options())};
+  CNNK_CHECK_ARG(call.dx.is_non_overlapping_and_dense(), op, ": expected output_strides of a dense layout of shape ",
+                 py(grad_output.sizes()), ", got ", py(output_strides));
+  call.dy = in_layout_of(grad_output, call.dx);
   return call;
 }
 

@@ -1,16 +1,27 @@
 // What the CPU and CUDA operators share before they call a kernel (C++ with torch): argument checks
-// whose messages say what was expected, and the layout a kernel computes in. Each op's own checks,
-// layouts and outputs are in prepare/<op>.h.
+// whose messages say what was expected, and tensors brought into the layout a kernel computes in.
+// Each op's own checks, layouts and outputs are in prepare/<op>.h.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
 #include <string>
 
-// A bad argument: raised to Python as the same error the Python layer raises for it.
-#define CNNK_CHECK_ARG(cond, ...) TORCH_CHECK_VALUE(cond, __VA_ARGS__)
+namespace cnnkernels {
+
+// Raises cnnkernels.ArgumentError (both a ValueError and a RuntimeError) with `message` (errors.cpp).
+[[noreturn]] void throw_argument_error(std::string message);
+
+}  // namespace cnnkernels
+
+// A bad argument: raised to Python as the same exception, in the same words, as the Python layer's.
+#define CNNK_CHECK_ARG(cond, ...)                                                         \
+  do {                                                                                    \
+    if (C10_UNLIKELY(!(cond))) ::cnnkernels::throw_argument_error(c10::str(__VA_ARGS__)); \
+  } while (false)
 
 namespace cnnkernels {
 
@@ -24,14 +35,20 @@ inline std::string py(at::IntArrayRef v) {
 }
 inline std::string py(const at::Device& d) { return d.str(); }
 
-// The memory format a kernel computes in and writes its output in: channels_last when the input is
-// a 4-D channels_last tensor, else contiguous. Any other strides are copied into that format first.
-// (cnnkernels/contracts/common.py, compute_format, is the same rule for the Python side.)
-inline at::MemoryFormat compute_format(const at::Tensor& t) {
-  if (t.dim() == 4 && !t.is_contiguous() && t.is_contiguous(at::MemoryFormat::ChannelsLast)) {
-    return at::MemoryFormat::ChannelsLast;
+// Whether a and b lay out their elements alike: the same sizes, and the same strides wherever a size
+// is more than 1 (the stride of a dimension of size 1 is never used).
+inline bool same_layout(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
   }
-  return at::MemoryFormat::Contiguous;
+  return true;
+}
+
+// t in the layout of `like` (a non-overlapping, dense tensor of t's shape): t itself when it has it,
+// else a copy.
+inline at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& like) {
+  return same_layout(t, like) ? t : at::empty_like(like).copy_(t);
 }
 
 inline void check_floating(const at::Tensor& t, const char* op, const char* name) {

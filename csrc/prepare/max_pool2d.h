@@ -1,5 +1,7 @@
 // Max-pool's arguments and operands, checked, in the layout its kernels compute in, and its outputs
-// allocated.
+// allocated. Output, argmax and input gradient take the input's suggested memory format, as
+// PyTorch's max_pool2d and its backward do: channels_last for an input whose strides are
+// channels_last-like, else contiguous.
 #pragma once
 
 #include <ATen/ops/empty.h>
@@ -37,6 +39,11 @@ inline at::ScalarType argmax_dtype(const PoolWindow& w) {
   return w.kernel_h * w.kernel_w <= 256 ? at::kByte : at::kInt;
 }
 
+// The memory format of the outputs and of the input gradient: input's suggested one (3-D: contiguous).
+inline at::MemoryFormat pooling_format(const at::Tensor& input) {
+  return input.dim() == 4 ? input.suggest_memory_format() : at::MemoryFormat::Contiguous;
+}
+
 // (N, C, H, W) view of a 3-D or 4-D tensor.
 inline at::Tensor as_batched(const at::Tensor& t) { return t.dim() == 3 ? t.unsqueeze(0) : t; }
 
@@ -68,7 +75,7 @@ inline PoolCall prepare_max_pool2d_forward(const at::Tensor& input, at::IntArray
   CNNK_CHECK_ARG(s.OH >= 1 && s.OW >= 1, op, ": the pooling window (kernel ", py(kernel_size), ", dilation ",
                  py(dilation), ") is bigger than the padded input (", s.H + 2 * w.pad_h, "x", s.W + 2 * w.pad_w,
                  "): the output would be ", s.OH, "x", s.OW);
-  const auto format = compute_format(input);
+  const auto format = pooling_format(input);
   s.channels_last = format == at::MemoryFormat::ChannelsLast;
   call.x = as_batched(input.contiguous(format));
   s.N = call.x.size(0);
@@ -82,9 +89,11 @@ inline PoolCall prepare_max_pool2d_forward(const at::Tensor& input, at::IntArray
   return call;
 }
 
+// channels_last: the forward's input's format (pooling_format); dx comes back in it.
 inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& argmax,
                                             int64_t input_height, int64_t input_width, at::IntArrayRef kernel_size,
-                                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+                                            at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                                            bool channels_last) {
   const char* op = "max_pool2d_backward";
   check_floating(grad_output, op, "grad_output");
   CNNK_CHECK_ARG(grad_output.dim() == 3 || grad_output.dim() == 4, op,
@@ -110,7 +119,9 @@ inline PoolCall prepare_max_pool2d_backward(const at::Tensor& grad_output, const
                  op, ": grad_output's ", OH, "x", OW, " is not the pooled size of a ", input_height, "x", input_width,
                  " input with kernel ", py(kernel_size), ", stride ", py(stride), ", padding ", py(padding),
                  " and dilation ", py(dilation));
-  const auto format = compute_format(grad_output);
+  CNNK_CHECK_ARG(!channels_last || grad_output.dim() == 4, op,
+                 ": channels_last applies to 4-D tensors only, got grad_output of shape ", py(grad_output.sizes()));
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   call.dy = as_batched(grad_output.contiguous(format));
   call.argmax = as_batched(argmax.contiguous(format));
   call.shape = {

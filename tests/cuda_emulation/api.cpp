@@ -11,11 +11,13 @@ extern "C" {
 void set_max_blocks(unsigned blocks) { emulated_max_blocks = blocks; }
 int lrn_forward_c(int dt, const void* x, void* y, int64_t N, int64_t C, int64_t S, int cl, int64_t size, float aos,
                   float beta, float k) {
-  return lrn_forward(DType(dt), x, y, {N, C, S, bool(cl)}, {size, aos, beta, k}, nullptr);
+  return lrn_forward(DType(dt), x, y, {N, C, S, bool(cl)}, {size, aos, beta, k},
+                     cnnkernels::lrn::power_for(aos, beta, k), nullptr);
 }
 int lrn_backward_c(int dt, const void* dy, const void* x, void* dx, int64_t N, int64_t C, int64_t S, int cl,
                    int64_t size, float aos, float beta, float k) {
-  return lrn_backward(DType(dt), dy, x, dx, {N, C, S, bool(cl)}, {size, aos, beta, k}, nullptr);
+  return lrn_backward(DType(dt), dy, x, dx, {N, C, S, bool(cl)}, {size, aos, beta, k},
+                      cnnkernels::lrn::power_for(aos, beta, k), nullptr);
 }
 int max_pool2d_forward_c(int dt, const void* x, void* y, void* am, int bytes, int64_t N, int64_t C, int64_t H,
                          int64_t W, int64_t OH, int64_t OW, int cl, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
