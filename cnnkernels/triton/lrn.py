@@ -1,10 +1,12 @@
 """LRN in Triton. The backward recomputes the scales from x: it reads only x and dy.
     s_c = k + alpha/size * sum_{j=c-size/2}^{c+(size-1)/2} x_j^2,  y_c = x_c s_c^-beta
     dx_c = dy_c s_c^-beta - 2 alpha beta/size * x_c * sum_{j=c-(size-1)/2}^{c+size/2} dy_j x_j s_j^(-beta-1)
-NCHW, sizes 1-9 (the CUDA kernels' design): a program takes a block of pixels and a run of channels
-and slides down the channels with the window in registers (w0..w8, newest last), so x and dy are
-read from memory once. channels_last and larger sizes: a program takes a tile of pixels x channels
-(channels contiguous in channels_last) and re-reads the windows as shifted tiles, from the cache.
+The forward in NCHW, sizes 1-9 (the CUDA kernels' design): a program takes a block of pixels and a
+run of channels and slides down the channels with the window in registers (w0..w8, newest last), so
+x is read from memory once. Otherwise (channels_last, larger sizes, and every backward) a program
+takes a tile of pixels x channels and re-reads the windows as shifted tiles, from the cache. (A
+sliding backward, four register windows deep, crashed Triton 3.8's LLVM SLP vectorizer compiling for
+sm_90 at sizes 5 and 9: tests/test_triton_compiles.py compiles every kernel for the GPU.)
 """
 import torch
 import triton
@@ -16,8 +18,8 @@ from ..contracts.common import in_layout_of
 from ._common import check_dtype
 
 BLOCK = 128  # pixels per program
-# How s^-beta is computed (the POWER constant of the kernels; contracts/lrn.py, power)
-THREE_QUARTERS, GENERAL_ODD, GENERAL_EVEN, GENERAL_FRACTION = 0, 1, 2, 3
+# How s^-beta is computed: the POWER constant of the kernels (contracts/lrn.py, power)
+THREE_QUARTERS, GENERAL_ODD, GENERAL_EVEN, GENERAL_FRACTION = (tl.constexpr(i) for i in range(4))
 MAX_SLIDING_SIZE = 9  # registers w0..w8
 TARGET_PROGRAMS, MIN_RUN = 4096, 32  # runs of channels: enough programs to fill the GPU, short halos
 TILE_PIXELS, TILE_CHANNELS = 32, 32  # the tile kernels' programs
@@ -49,13 +51,13 @@ def _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, new):
 
 
 @triton.jit
-def _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE: tl.constexpr, SQUARE: tl.constexpr):
-    """Sum (of squares) of the SIZE newest registers, w[9 - SIZE] .. w8."""
-    acc = w8 * w8 if SQUARE else w8
+def _newest_sum_of_squares(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE: tl.constexpr):
+    """Sum of the squares of the SIZE newest registers, w[9 - SIZE] .. w8."""
+    acc = w8 * w8
     for i in tl.static_range(1, SIZE):
         v = w7 if i == 1 else w6 if i == 2 else w5 if i == 3 else w4 if i == 4 else w3 if i == 5 else \
             w2 if i == 6 else w1 if i == 7 else w0
-        acc += v * v if SQUARE else v
+        acc += v * v
     return acc
 
 
@@ -83,56 +85,14 @@ def _lrn_forward_sliding_kernel(x_ptr, y_ptr, C, S, RUN, channel_stride, pixel_s
         v = tl.load(x_ptr + base + (wide + j) * channel_stride, mask=pmask & (j >= 0) & (j < C), other=0.0)
         w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
         c = j - (SIZE - 1) // 2
-        s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
+        s = k + alpha_over_size * _newest_sum_of_squares(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE)
         x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
         tl.store(y_ptr + base + (wide + c) * channel_stride,
                  (x * _inv_pow(s, beta, POWER)).to(y_ptr.dtype.element_ty), mask=pmask & (c >= begin))
 
 
-@triton.jit
-def _lrn_backward_sliding_kernel(dy_ptr, x_ptr, dx_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride,
-                                 alpha_over_size, beta, k, SIZE: tl.constexpr, POWER: tl.constexpr,
-                                 BLOCK: tl.constexpr):
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pmask = p < S
-    base = tl.program_id(2).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
-    begin = tl.program_id(1) * RUN
-    end = tl.minimum(begin + RUN, C)
-    coef = 2.0 * alpha_over_size * beta
-    wide = tl.zeros([BLOCK], dtype=tl.int64)  # int64 offsets: a tensor may hold more than 2^31 elements
-    zero = tl.zeros([BLOCK], dtype=tl.float32)
-    # Registers, newest last: w, x over [j - size/2, j + (size-1)/2] (s_j's window); t, the t_i =
-    # dy_i x_i s_i^(-beta-1); d, the dy_i; r, the s_i^-beta.
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
-    t0, t1, t2, t3, t4, t5, t6, t7, t8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
-    d0, d1, d2, d3, d4, d5, d6, d7, d8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
-    r0, r1, r2, r3, r4, r5, r6, r7, r8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
-    # Step j computes t_j, then dx_c for c = j - size/2, whose backward window [c - (size-1)/2,
-    # c + size/2] = [j - SIZE + 1, j] is what the newest SIZE t's hold. The first SIZE - 1 steps
-    # only fill w; t is right from step begin - (size-1)/2 on.
-    for j in range(begin - (SIZE - 1) // 2 - (SIZE - 1), end + SIZE // 2):
-        a = j + (SIZE - 1) // 2
-        v = tl.load(x_ptr + base + (wide + a) * channel_stride, mask=pmask & (a >= 0) & (a < C), other=0.0)
-        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
-        inside = (j >= 0) & (j < C) & (j >= begin - (SIZE - 1) // 2)
-        dy = tl.load(dy_ptr + base + (wide + j) * channel_stride, mask=pmask & inside, other=0.0).to(tl.float32)
-        s = k + alpha_over_size * _newest_sum(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE, True)
-        inv = _inv_pow(s, beta, POWER)
-        x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
-        t0, t1, t2, t3, t4, t5, t6, t7, t8 = _push(t0, t1, t2, t3, t4, t5, t6, t7, t8, dy * x * inv / s)
-        d0, d1, d2, d3, d4, d5, d6, d7, d8 = _push(d0, d1, d2, d3, d4, d5, d6, d7, d8, dy)
-        r0, r1, r2, r3, r4, r5, r6, r7, r8 = _push(r0, r1, r2, r3, r4, r5, r6, r7, r8, inv)
-        c = j - SIZE // 2  # x_c is the window's oldest register; dy_c, s_c^-beta came size/2 steps ago
-        x_c = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 9 - SIZE)
-        dy_c = _register(d0, d1, d2, d3, d4, d5, d6, d7, d8, 8 - SIZE // 2)
-        inv_c = _register(r0, r1, r2, r3, r4, r5, r6, r7, r8, 8 - SIZE // 2)
-        sum_t = _newest_sum(t0, t1, t2, t3, t4, t5, t6, t7, t8, SIZE, False)
-        tl.store(dx_ptr + base + (wide + c) * channel_stride,
-                 (dy_c * inv_c - coef * x_c * sum_t).to(dx_ptr.dtype.element_ty), mask=pmask & (c >= begin))
-
-
-# ---- channels_last, and NCHW sizes over MAX_SLIDING_SIZE: a program takes a tile of pixels x
-# channels and reads each channel's window as shifted tiles (from the cache after the first)
+# ---- channels_last, NCHW sizes over MAX_SLIDING_SIZE and every backward: a program takes a tile of
+# pixels x channels and reads each channel's window as shifted tiles (from the cache after the first)
 
 
 @triton.jit
@@ -204,10 +164,10 @@ def _runs(N, C, S):
 def _power(alpha, beta, k):
     """The kernels' POWER constant for these arguments (not "identity": that runs no kernel)."""
     if contract.power(alpha, beta, k) == "three_quarters":
-        return THREE_QUARTERS
+        return THREE_QUARTERS.value
     if float(beta).is_integer():
-        return GENERAL_ODD if int(beta) % 2 else GENERAL_EVEN
-    return GENERAL_FRACTION
+        return (GENERAL_ODD if int(beta) % 2 else GENERAL_EVEN).value
+    return GENERAL_FRACTION.value
 
 
 def _launch(sliding_kernel, tile_kernel, tensors, x, channels_last, size, alpha, beta, k):
@@ -216,7 +176,7 @@ def _launch(sliding_kernel, tile_kernel, tensors, x, channels_last, size, alpha,
         return
     scalars = (alpha / size, beta, k)
     power = _power(alpha, beta, k)
-    if not channels_last and size <= MAX_SLIDING_SIZE:
+    if sliding_kernel is not None and not channels_last and size <= MAX_SLIDING_SIZE:
         runs, length = _runs(N, C, S)
         wrap_triton(sliding_kernel)[(triton.cdiv(S, BLOCK), runs, N)](
             *tensors, C, S, length, *strides, *scalars, SIZE=size, POWER=power, BLOCK=BLOCK)
@@ -263,5 +223,5 @@ def lrn_backward_triton(grad_output: torch.Tensor, input: torch.Tensor, size: in
                         k: float) -> torch.Tensor:
     contract.check_backward(grad_output, input, size, "lrn_backward")
     check_dtype(input, "lrn_backward")
-    return _run((_lrn_backward_sliding_kernel, _lrn_backward_tile_kernel), contract.output_like(input), input,
+    return _run((None, _lrn_backward_tile_kernel), contract.output_like(input), input,
                 grad_output, size, alpha, beta, k)
