@@ -8,6 +8,14 @@ Environment:
   FORCE_CUDA=1            build the CUDA kernels even if the checks below say no
   TORCH_CUDA_ARCH_LIST    CUDA architectures, e.g. "9.0" (default: the visible GPU's, else "8.0;9.0+PTX")
   MAX_JOBS                parallel compile jobs (default: from cores and memory)
+  CNNKERNELS_SKIP_BUILD=1 install the Python package only (.ci/env.sh builds the extension in place,
+                          incrementally, with `python setup.py build_ext --inplace`)
+
+The extension compiles against the torch it will run with: the one installed in the environment
+being installed into. Under pip's build isolation (a plain `pip install .`) that torch is not on the
+build's path, and pyproject.toml does not ask pip for another one (which would be the newest, often
+another version or a CUDA build, and a broken install); it is found in the target environment
+instead. Without torch there, the build stops and says what to install.
 """
 import glob
 import os
@@ -29,7 +37,31 @@ def locate_cuda_home():
             return
 
 
+def use_the_target_environments_torch():
+    """Puts the torch of the environment being installed into on the path, when pip's build isolation
+    hides it (the build runs with that environment's interpreter, whose site-packages pip leaves off
+    sys.path)."""
+    import importlib.util
+    import sys
+    import sysconfig
+
+    if importlib.util.find_spec("torch") is not None:
+        return
+    for name in ("purelib", "platlib"):
+        path = sysconfig.get_paths()[name]
+        if os.path.isdir(os.path.join(path, "torch")) and path not in sys.path:
+            sys.path.append(path)  # after the build environment's own packages: its setuptools wins
+            if importlib.util.find_spec("torch") is not None:
+                return
+    raise SystemExit(
+        "cnnkernels: torch is not installed in the environment this install goes into "
+        f"({sys.prefix}). cnnkernels compiles against the torch it will run with: install torch first "
+        "(pip install torch), then cnnkernels (pip install .)."
+    )
+
+
 locate_cuda_home()  # before torch.utils.cpp_extension reads it
+use_the_target_environments_torch()
 
 from setuptools import setup  # noqa: E402
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension  # noqa: E402
@@ -142,6 +174,6 @@ def extension():
 
 os.chdir(ROOT)
 setup(
-    ext_modules=[extension()],
+    ext_modules=[] if flag("CNNKERNELS_SKIP_BUILD") else [extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -1,6 +1,7 @@
 """python -m benchmarks: the kernel benchmark (every op on the networks' shapes, every provider,
 forward and backward, against a copy measured in the same run) and, on a GPU, the whole-model
-benchmark. Writes benchmarks/results/<device>-<date>.csv (long format) and a chart.
+benchmark. Writes <out>/<device>-<date>.csv (one row per op, case, provider; see README) and a
+chart per op, <out>/<device>-<date>-<op>.png.
 
     python -m benchmarks                           # the GPU if there is one, else the CPU
     python -m benchmarks --device cpu --batch 4 --ops lrn --models none
@@ -27,13 +28,16 @@ DEFAULTS = {  # per device
 
 
 def parse(argv):
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch", type=int, help="kernels: images per batch (default: 128 on a GPU, 8 on the CPU)")
-    p.add_argument("--ops", default="lrn,max_pool2d,add_relu", help="kernels to time, or none")
+    p.add_argument("--ops", default="lrn,max_pool2d,add_relu",
+                   help="comma-separated ops to time, from lrn, max_pool2d, add_relu; or none (only --models)")
     p.add_argument("--providers", help="kernels: comma-separated providers to time (default: every one available)")
     p.add_argument("--dtypes", help="comma-separated, from float32, float16, bfloat16")
-    p.add_argument("--layouts", default="nchw,nhwc")
+    p.add_argument("--layouts", default="nchw,nhwc",
+                   help="comma-separated memory layouts of the inputs: nchw (contiguous), nhwc (channels_last)")
     p.add_argument("--directions", help="comma-separated, from fwd, bwd, fwd+bwd")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, help="include torch.compile (default: on a GPU)")
     p.add_argument("--seconds", type=float, default=0.2, help="CPU: seconds of timing per provider and case")
@@ -44,7 +48,8 @@ def parse(argv):
     p.add_argument("--model-steps", type=int, default=20, help="models: timed steps per measurement")
     p.add_argument("--check-steps", type=int, default=50, help="models: steps of the loss-curve check (0: none)")
     p.add_argument("--time-limit", type=float, help="seconds: start no new case or model run after this long")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
+                   help="folder for <device>-<date>.csv and the charts <device>-<date>-<op>.png")
     args = p.parse_args(argv)
 
     if args.device == "auto":
@@ -91,9 +96,25 @@ def isolated_rows(argv, settings):
     return rows, ([] if code == 0 else [f"{ISOLATED}: its process ended with exit code {code}"])
 
 
+def check_the_extension(settings):
+    """Without cnnkernels' compiled kernels there is nothing of ours to time: say why, and stop."""
+    from cnnkernels import backends, ops
+
+    wanted = settings.providers is None or any(p.startswith("cnnkernels") for p in settings.providers)
+    if settings.ops and wanted and ops.BUILD_INFO is None:
+        import cnnkernels
+
+        raise SystemExit(
+            f"benchmarks: {backends.unavailable_reason('cpu')}. Imported from {os.path.dirname(cnnkernels.__file__)}"
+            " (in a source tree after a plain `pip install .`, its cnnkernels/ folder hides the installed package:"
+            " run from another folder, or build it in place with `bash benchmarks/run.sh`)."
+        )
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     settings = parse(argv)
+    check_the_extension(settings)
     device = settings.device
     torch.manual_seed(0)
     meta = run_metadata(device)
@@ -110,11 +131,12 @@ def main(argv=None):
     report.write_csv(rows, stem + ".csv")  # now, so a run cut short in the models keeps the kernels' rows
     model_rows, checks, model_failures = models.run(settings, device, meta) if settings.models else ([], [], [])
     report.write_csv(rows + model_rows, stem + ".csv")
+    charts = []
     if rows:
         report.print_table(rows)
-        report.chart(rows, stem + ".png", copy)
+        charts = report.chart(rows, stem)
     models.print_models(model_rows, checks)
-    print(f"wrote {stem}.csv" + (f" and {stem}.png" if rows and os.path.exists(stem + ".png") else ""))
+    print(f"wrote {stem}.csv" + "".join(f", {path}" for path in charts))
     problems = failures + model_failures + [
         f"loss curve of {c[0]} {c[1]} differs from PyTorch's" for c in checks if c[2] > c[3]]
     if problems:

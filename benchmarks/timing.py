@@ -14,6 +14,15 @@ except ImportError:  # a bare GPU machine: no progress bar, same results
         return iterable
 
 
+# A measurement whose p80/p20 exceeds this was disturbed (another process, a scheduler slice, page
+# faults): the case is measured again, and a row still this spread is flagged noisy.
+NOISY_SPREAD = {"cpu": 1.5, "cuda": 1.2}
+
+
+def spread(p20, p80):
+    return p80 / p20 if p20 > 0 else float("inf")
+
+
 def quantiles(times_ms):
     q = statistics.quantiles(times_ms, n=10, method="inclusive") if len(times_ms) > 1 else times_ms * 9
     return statistics.median(times_ms), q[1], q[7]
@@ -55,11 +64,13 @@ def peak_extra_mb(fn, device):
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def copy_gbps(device, megabytes, budget_s):
+def copy_gbps(device, megabytes, budget_s, repeats=3):
+    """The device-to-device copy bandwidth (bytes read + written per second, in GB/s): the best of
+    `repeats` measurements, so a disturbed one does not lower the reference every kernel is held to."""
     src = torch.randn(megabytes * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
-    p50, _, _ = time_ms({"copy": lambda: dst.copy_(src)}, device, budget_s)["copy"]
-    return 2 * src.numel() * 4 / (p50 * 1e-3) / 1e9
+    best = min(time_ms({"copy": lambda: dst.copy_(src)}, device, budget_s)["copy"][0] for _ in range(repeats))
+    return 2 * src.numel() * 4 / (best * 1e-3) / 1e9
 
 
 def git_commit():

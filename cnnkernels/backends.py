@@ -58,6 +58,8 @@ def unavailable_reason(name):
             "cnnkernels was built without its CUDA kernels; on a machine with nvcc and a CUDA build of "
             f"torch, {_BUILD_HINT} (FORCE_CUDA=1 forces the CUDA build)"
         )
+    if name == "cuda" and not _GPU_VISIBLE:
+        return "the CUDA kernels are built, but no GPU is visible (torch.cuda.is_available() is False)"
     return None
 
 
@@ -66,7 +68,9 @@ def available():
     return [name for name in BACKENDS[1:] if unavailable_reason(name) is None]
 
 
-_TRITON_REASON = triton_backend.unavailable_reason()  # read once: torch.compile traces resolve()
+# Read once: torch.compile traces resolve().
+_TRITON_REASON = triton_backend.unavailable_reason()
+_GPU_VISIBLE = torch.cuda.is_available()
 _DEVICES = {"cpu": ("cpu",), "cuda": ("cuda",), "triton": ("cpu",) if triton_backend.INTERPRETER else ("cuda",)}
 
 

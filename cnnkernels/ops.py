@@ -15,10 +15,12 @@ try:
 except ImportError as error:  # not built, or built against another torch
     _C = None
     EXTENSION_ERROR = f"{type(error).__name__}: {error}"
+    _other_torch = any(s in str(error) for s in ("undefined symbol", "cannot open shared object", "libc10"))
     warnings.warn(
         f"cnnkernels: the compiled extension cnnkernels._C could not be loaded ({EXTENSION_ERROR}); "
-        "cnnkernels.nn falls back to PyTorch's own ops. Build it with "
-        "`pip install --no-build-isolation -e .` in the source tree (see README).",
+        + (f"it was built against another torch than this one ({torch.__version__}). " if _other_torch else "")
+        + "cnnkernels.nn falls back to PyTorch's own ops. Rebuild it against this torch: `pip install .` "
+        "(or `pip install --no-build-isolation -e .` in a source tree; see README).",
         stacklevel=2,
     )
 else:

@@ -22,52 +22,70 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import data, models
+from . import backends, data, models
 from .backends import BACKENDS
 
 SCHEDULES = ("step", "resnet", "constant")
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(prog="python -m cnnkernels.train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m cnnkernels.train", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="resnet18", help=f"one of: {', '.join(models.list_models())}")
     p.add_argument("--model-args", default="{}",
                    help='builder keyword arguments as JSON, e.g. \'{"variant": "paper"}\'')
     p.add_argument("--data", help="folder with train/<class>/*.jpg and val/<class>/*.jpg (default: synthetic images)")
-    p.add_argument("--synthetic-size", type=int, default=512, help="synthetic training images (without --data)")
+    p.add_argument("--synthetic-size", type=int, default=512,
+                   help="synthetic training images (without --data; at least --steps-per-epoch batches)")
     p.add_argument("--num-classes", type=int, default=1000, help="classes of the synthetic data")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=224, help="side of the square training crops, in pixels")
     p.add_argument("--augment", default="paper", choices=["paper", "none"])
     p.add_argument("--ten-crop", action="store_true", help="evaluate on ten crops instead of the centre crop")
-    p.add_argument("--epochs", type=int, default=90)
+    p.add_argument("--epochs", type=int, default=90, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=128, help="images per step, per process")
-    p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=0.1, help="SGD's learning rate at the start")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD's momentum")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="SGD's L2 weight decay")
     p.add_argument("--schedule", default="step", choices=SCHEDULES,
                    help="step: lr x gamma every --step-size epochs (AlexNet, VGG); resnet: x0.1 at 50%% and 75%%")
-    p.add_argument("--step-size", type=int, default=30)
-    p.add_argument("--gamma", type=float, default=0.1)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--step-size", type=int, default=30, help="--schedule step: epochs between decays")
+    p.add_argument("--gamma", type=float, default=0.1, help="--schedule step: the decay factor")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy's label smoothing")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="autocast dtype")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", action="store_true", help="model and images in channels_last memory format")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="cnnkernels' kernels, or torch for PyTorch's ops")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--workers", type=int, default=min(4, _cpus()), help="data-loading processes")
     p.add_argument("--steps-per-epoch", type=int, help="stop each epoch after this many steps (quick runs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the data order and the augmentation")
     p.add_argument("--out", default="runs/train", help="folder for the CSV log and checkpoints")
     p.add_argument("--resume", help="checkpoint to continue from (exactly: model, optimizer, schedule, epoch, RNG)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
         args.model_args = json.loads(args.model_args)
     except json.JSONDecodeError as error:
         p.error(f"--model-args is not JSON: {error}")
+    if not isinstance(args.model_args, dict):
+        p.error(f"--model-args must be a JSON object of keyword arguments, got {args.model_args!r}")
     if args.model not in models.list_models():
         p.error(f"unknown model {args.model!r}; expected one of {', '.join(models.list_models())}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if backends.unavailable_reason(args.backend) is not None:
+        p.error(f"--backend {args.backend}: {backends.unavailable_reason(args.backend)}")
+    if args.backend in ("cpu", "cuda", "triton") and device not in backends.device_types(args.backend):
+        p.error(f"--backend {args.backend} runs on {' or '.join(backends.device_types(args.backend))} tensors; "
+                f"this machine trains on the {device.upper() if device == 'cuda' else 'CPU'}")
+    if args.data is None and args.steps_per_epoch:  # enough synthetic images for the steps asked for
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        args.synthetic_size = max(args.synthetic_size, args.steps_per_epoch * args.batch_size * world)
     return args
+
+
+def _cpus():
+    """The CPUs this process may run on (what DataLoader checks its workers against)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class Distributed:
@@ -188,7 +206,11 @@ def _train(args, dist_ctx):
         args.data, args.augment, args.image_size, args.synthetic_size, args.num_classes, args.ten_crop
     )
     model_args = {"num_classes": num_classes, "backend": args.backend, **args.model_args}
-    model = models.get_model(args.model, **model_args).to(dist_ctx.device)
+    try:
+        model = models.get_model(args.model, **model_args)
+    except (TypeError, ValueError) as error:  # an unknown keyword or value in --model-args
+        raise TrainingError(f"--model-args {json.dumps(args.model_args)} for {args.model}: {error}") from None
+    model = model.to(dist_ctx.device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
@@ -217,6 +239,9 @@ def _train(args, dist_ctx):
         loss_sum = correct = seen = skipped = 0.0
         start = time.perf_counter()
         steps = len(train_loader) if args.steps_per_epoch is None else min(args.steps_per_epoch, len(train_loader))
+        if args.steps_per_epoch and steps < args.steps_per_epoch and dist_ctx.main and epoch == start_epoch:
+            print(f"--steps-per-epoch {args.steps_per_epoch}: the training set has {steps} batches of "
+                  f"{args.batch_size}; each epoch runs {steps}")
         bar = progress(range(steps), f"epoch {epoch + 1}/{args.epochs}", dist_ctx.main and not args.no_progress)
         batches = iter(train_loader)
         for _ in bar:
@@ -268,6 +293,17 @@ def _train(args, dist_ctx):
     return model, last
 
 
+def _require(module, extra):
+    """A missing optional dependency is one line that says what to install, not a traceback."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise SystemExit(f"cnnkernels.train needs {module}, which is not installed: pip install "
+                         f"'cnnkernels[{extra}]' (or pip install {module})") from None
+
+
 def progress(iterable, description, show):
     if not show:
         return iterable
@@ -279,6 +315,7 @@ def progress(iterable, description, show):
 
 
 def main(argv=None):
+    _require("torchvision", "train")
     args = parse(argv)
     try:
         train(args)

@@ -18,7 +18,8 @@ def test_benchmark_writes_csv_and_chart(tmp_path, ops):
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     [csv_path] = [p for p in tmp_path.iterdir() if p.suffix == ".csv"]
-    assert (tmp_path / (csv_path.stem + ".png")).stat().st_size > 0
+    for op in ops.split(","):  # a chart per op
+        assert (tmp_path / f"{csv_path.stem}-{op}.png").stat().st_size > 0
     with open(csv_path) as f:
         reader = csv.DictReader(f)
         rows = list(reader)
@@ -28,8 +29,46 @@ def test_benchmark_writes_csv_and_chart(tmp_path, ops):
     assert {"torch-eager", "cnnkernels-cpu"} <= {r["provider"] for r in rows}
     for r in rows:
         assert float(r["ms_p20"]) <= float(r["ms_p50"]) <= float(r["ms_p80"])
-        assert float(r["gbps"]) > 0 and float(r["pct_of_copy"]) > 0
-    assert "speed-up over torch-eager" in result.stdout
+        assert float(r["gbps"]) > 0 and float(r["pct_of_copy"]) > 0 and float(r["copy_gbps"]) > 0
+        assert float(r["spread"]) == pytest.approx(float(r["ms_p80"]) / float(r["ms_p20"]), rel=1e-2)  # (4 digits)
+        assert r["noisy"] in ("0", "1")
+    assert "speed-up over torch-eager" in result.stdout and "noisy rows:" in result.stdout
+
+
+def test_a_disturbed_measurement_is_taken_again_then_flagged_noisy():
+    """A provider whose calls take 1 ms or 8 ms by turns (a loaded machine) has a wide p80/p20: the case
+    is measured again, and its rows come out noisy; a steady provider beside it does not."""
+    import itertools
+    import time
+
+    import torch
+
+    from benchmarks import kernels
+    from benchmarks.timing import NOISY_SPREAD, spread
+
+    slow = itertools.cycle([0.001, 0.008])
+    calls = {"steady": 0, "disturbed": 0}
+
+    def steady():
+        calls["steady"] += 1
+        time.sleep(0.002)
+
+    def disturbed():
+        calls["disturbed"] += 1
+        time.sleep(next(slow))
+
+    prepared = {"steady": (steady,), "disturbed": (disturbed,)}
+    times, copy = kernels.measure(prepared, torch.randn(1000), torch.device("cpu"), 0.05, attempts=3)
+    assert spread(*times["disturbed"][1:]) > NOISY_SPREAD["cpu"] and spread(*times["steady"][1:]) < 1.5
+    assert calls["steady"] > 3 * 10 and copy > 0  # three attempts, each some calls of every provider
+
+
+def test_without_the_extension_the_benchmark_says_why():
+    code = ("import sys; sys.modules['cnnkernels._C'] = None\n"
+            "from benchmarks.__main__ import main\nmain(['--device', 'cpu', '--ops', 'lrn', '--models', 'none'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0 and "cnnkernels._C is not loaded" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_model_benchmark_writes_rows_and_checks_the_loss_curve(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import cnnkernels.nn as cnn
 import cnnkernels.nn.functional as CF
 from conftest import LAYOUTS, assert_same_layout, check_accuracy, dtypes_for, make_layout, random_input
 
@@ -223,3 +224,16 @@ def test_outputs_indices_and_gradient_in_pytorchs_layout(backend_device, case):
     assert_same_layout(dx, ref_dx, "input gradient")
     assert torch.equal(y, ref_y) and torch.equal(idx, ref_idx)
     torch.testing.assert_close(dx, ref_dx)  # (overlapping windows: sums in another order)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.int16, torch.uint8])
+def test_integer_tensors_as_pytorch(dtype):
+    """PyTorch's CPU max_pool2d takes integer tensors; so does the drop-in (exactly, through PyTorch's op)."""
+    x = torch.randint(0, 100, (2, 3, 9, 11)).to(dtype)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xl = x.contiguous(memory_format=layout)
+        ours, ours_idx = CF.max_pool2d(xl, 3, 2, 1, return_indices=True)
+        theirs, theirs_idx = F.max_pool2d(xl, 3, 2, 1, return_indices=True)
+        assert ours.dtype == dtype and torch.equal(ours, theirs) and torch.equal(ours_idx, theirs_idx)
+        assert_same_layout(ours, theirs)
+        assert torch.equal(cnn.MaxPool2d(2)(xl), torch.nn.MaxPool2d(2)(xl))

@@ -116,3 +116,47 @@ def test_unknown_model_and_foreign_checkpoint(tmp_path, capsys):
         main(["--model", "resnet34", *common, "--out", str(tmp_path / "r34"),
               "--resume", str(tmp_path / "r18" / "checkpoint.pt")])
     assert "checkpoint of 'resnet18', not of 'resnet34'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model-args", '{"variant": "papr"}'], "variant must be 'paper' or 'torchvision', got 'papr'"),
+    (["--model-args", '{"widht": 2}'], "unexpected keyword argument 'widht'"),
+    (["--model-args", "[1, 2]"], "must be a JSON object"),
+], ids=["unknown-variant", "unknown-key", "not-an-object"])
+def test_bad_model_args_get_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", "alexnet", *args, "--out", str(tmp_path), *QUICK])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_backend_cuda_without_a_gpu_gets_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", "resnet18", "--backend", "cuda"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--backend cuda" in err and "no GPU" in err
+
+
+def test_steps_per_epoch_runs_what_was_asked_on_synthetic_data(tmp_path, capsys):
+    """20 steps of 4 images need 80 synthetic images, more than the 16 asked for: it makes them."""
+    main(["--model", "alexnet", "--model-args", '{"variant": "torchvision"}', "--image-size", "64",
+          "--synthetic-size", "16", "--num-classes", "3", "--epochs", "1", "--workers", "0", "--no-progress",
+          "--steps-per-epoch", "20", "--batch-size", "4", "--lr", "0.001", "--out", str(tmp_path)])
+    row = dict(zip(*[line.split(",") for line in (tmp_path / "log.csv").read_text().splitlines()]))
+    assert float(row["img_per_s"]) * float(row["seconds"]) == pytest.approx(80, rel=1e-3)
+
+
+def test_help_shows_the_defaults():
+    result = subprocess.run([sys.executable, "-m", "cnnkernels.train", "--help"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    text = " ".join(result.stdout.split())  # (argparse wraps lines)
+    assert result.returncode == 0 and "(default: runs/train)" in text and "(default: 90)" in text
+
+
+def test_missing_torchvision_is_one_line_naming_the_install():
+    code = ("import sys; sys.modules['torchvision'] = None\n"
+            "from cnnkernels.train import main\nmain(['--model', 'resnet18'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "pip install 'cnnkernels[train]'" in result.stderr

@@ -47,15 +47,17 @@ def max_pool2d(
     makes the output NaN. Overlapping windows (kernel > stride) as in AlexNet (Krizhevsky et al. 2012,
     section 3.4).
 
-    input: (N, C, H, W) or (C, H, W), float32, float64, float16 or bfloat16. kernel_size, stride,
-    padding, dilation: an int or an (h, w) pair; stride defaults to kernel_size; padding at most half
-    the kernel. Returns the output in input's suggested memory format, and with return_indices=True
-    PyTorch's int64 flat indices (h * W + w) too. For training it keeps a one-byte argmax per output
-    (the offset of the maximum inside its window) instead of PyTorch's int64 indices. Raises
-    cnnkernels.ArgumentError for a bad dtype or rank, an empty channel or spatial dimension, or a
-    window that does not fit.
+    input: (N, C, H, W) or (C, H, W), float32, float64, float16 or bfloat16 (integer dtypes run PyTorch's
+    op, as exact). kernel_size, stride, padding, dilation: an int or an (h, w) pair; stride defaults to
+    kernel_size; padding at most half the kernel. Returns the output in input's suggested memory
+    format, and with return_indices=True PyTorch's int64 flat indices (h * W + w) too. For training it
+    keeps a one-byte argmax per output (the offset of the maximum inside its window) instead of
+    PyTorch's int64 indices. Raises cnnkernels.ArgumentError for a bad dtype or rank, an empty channel
+    or spatial dimension, or a window that does not fit.
     """
     window = max_pool2d_contract.window(kernel_size, stride, padding, dilation)
+    if isinstance(input, torch.Tensor) and not input.is_floating_point():  # integer tensors: PyTorch's op, exact
+        return F.max_pool2d(input, *window, ceil_mode, return_indices)
     max_pool2d_contract.check(input, *window, ceil_mode)
     name = resolve(backend, input.device, input.dtype)
     if name == "torch":
