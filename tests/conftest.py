@@ -39,8 +39,14 @@ def backend_device(request):
 
 
 def dtypes_for(backend):
-    """float64 is the C++ CPU kernels' alone."""
-    return DTYPES if backend == "cpu" else [torch.float32, torch.float16, torch.bfloat16]
+    """float64 is the C++ CPU kernels' alone. Under Triton's interpreter (CI, without a GPU: each program
+    run in Python) fp16 is left out: its kernels are bf16's but for the conversions, which the
+    interpreter does not reproduce anyway (it truncates); on a GPU every dtype runs."""
+    if backend == "cpu":
+        return DTYPES
+    if backend == "triton" and triton_backend.INTERPRETER:
+        return [torch.float32, torch.bfloat16]
+    return [torch.float32, torch.float16, torch.bfloat16]
 
 
 @pytest.fixture(autouse=True)
