@@ -1,96 +1,26 @@
 """The CUDA kernels (csrc/cuda/*.cu), run on the CPU: compiled as plain C++ with a shim that runs
-each launch's threads one after another (tests/cuda_emulation/shim.h). Checks what runs here and
+each launch's threads one after another (benchmarks/sass/emulation.py). Checks what runs here and
 nowhere else without a GPU: their index math, layouts, tie and NaN rules, grid-stride loops and
 dtype conversions, against PyTorch and the C++ CPU kernels."""
-import ctypes
-import os
 import random
-import shutil
-import subprocess
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.sass import emulation
 from cnnkernels import backends
 from cnnkernels.contracts.max_pool2d import pooling_format
 from conftest import add_relu_mask_of, has_empty_window, pool_output_size
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DTYPE_CODE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # csrc/cuda/launch.h, DType
-
-
-def cuda_include():
-    for home in (os.environ.get("CUDA_HOME"), "/usr/local/cuda"):
-        if home and os.path.exists(os.path.join(home, "include", "cuda_fp16.h")):
-            return os.path.join(home, "include")
-    return None
-
-
-def split_top_level(text):
-    """text split at the commas outside any brackets."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch in "([{<" and 1 or ch in ")]}>" and -1 or 0
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return parts + [text[start:]]
-
-
-def emulated_launches(text):
-    """Every `kernel<...><<<grid, block, shared, stream>>>(args)` as
-    `emulate_launch(grid, block, kernel<...>, args)`."""
-    while (launch := text.find("<<<")) >= 0:
-        end = text.index(">>>(", launch)
-        config = [part.strip() for part in split_top_level(text[launch + 3:end])]
-        assert len(config) == 4, f"a launch the emulation does not understand: {text[launch:end + 3]}"
-        start = launch
-        while text[start - 1].isspace():
-            start -= 1
-        if text[start - 1] == ">":  # the kernel's template arguments
-            depth = 0
-            while True:
-                start -= 1
-                depth += {">": 1, "<": -1}.get(text[start], 0)
-                if depth == 0:
-                    break
-        while text[start - 1].isalnum() or text[start - 1] in "_:":
-            start -= 1
-        kernel = " ".join(text[start:launch].split())
-        text = f"{text[:start]}emulate_launch({config[0]}, {config[1]}, {kernel}, {text[end + 4:]}"
-    return text
+DTYPE_CODE = {getattr(torch, name): code for name, code in emulation.DTYPE_CODE.items()}
 
 
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
-    if shutil.which("g++") is None or cuda_include() is None:
-        pytest.skip("needs g++ and the CUDA headers (CUDA_HOME)")
-    work = tmp_path_factory.mktemp("cuda_emulation")
-    shutil.copytree(os.path.join(ROOT, "csrc"), work / "csrc")
-    sources = []
-    for name in sorted(os.listdir(work / "csrc" / "cuda")):
-        if name.endswith(".cu"):
-            text = emulated_launches((work / "csrc" / "cuda" / name).read_text())
-            path = work / "csrc" / "cuda" / (name[:-3] + "_emulated.cpp")
-            path.write_text('#include "shim.h"\n' + text)
-            sources.append(str(path))
-    library = work / "libemulated.so"
-    here = os.path.join(ROOT, "tests", "cuda_emulation")
-    cmd = ["g++", "-std=c++17", "-O2", "-shared", "-fPIC", "-D__global__=", "-D__device__=", "-D__host__=",
-           "-D__forceinline__=inline", f"-I{cuda_include()}", f"-I{here}", f"-I{work / 'csrc' / 'cuda'}",
-           os.path.join(here, "api.cpp"), *sources, "-o", str(library)]
-    compiled = subprocess.run(cmd, capture_output=True, text=True)
-    assert compiled.returncode == 0, f"the emulated CUDA sources do not compile:\n{compiled.stderr[-4000:]}"
-    lib = ctypes.CDLL(str(library))
-    i64, ptr, f32, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float, ctypes.c_int
-    lib.lrn_forward_c.argtypes = [i32, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
-    lib.lrn_backward_c.argtypes = [i32, ptr, ptr, ptr, i64, i64, i64, i32, i64, f32, f32, f32]
-    lib.max_pool2d_forward_c.argtypes = [i32, ptr, ptr, ptr, i32] + [i64] * 6 + [i32] + [i64] * 8
-    lib.max_pool2d_backward_c.argtypes = [i32, ptr, ptr, i32, ptr] + [i64] * 6 + [i32] + [i64] * 8
-    lib.add_relu_forward_c.argtypes = [i32, ptr, ptr, ptr, ptr, i64]
-    lib.add_relu_backward_c.argtypes = [i32, ptr, ptr, ptr, i64]
-    return lib
+    if emulation.unavailable_reason():
+        pytest.skip(emulation.unavailable_reason())
+    return emulation.build(tmp_path_factory.mktemp("cuda_emulation"))
 
 
 def layout_of(t):

@@ -2,13 +2,33 @@
 #include "add_relu.h"
 #include "lrn.h"
 #include "max_pool2d.h"
-#include "shim.h"
+#include "emulation_shim.h"
 
 unsigned emulated_max_blocks = 1u << 30;
+bool emulated_record_only = false;
+
+namespace {
+struct Recorded {
+  std::string kernel;
+  unsigned grid, block;
+};
+std::vector<Recorded> recorded;
+}  // namespace
+
+void emulated_record(const char* kernel, unsigned grid, unsigned block) { recorded.push_back({kernel, grid, block}); }
 using namespace cnnkernels::cuda;
 
 extern "C" {
 void set_max_blocks(unsigned blocks) { emulated_max_blocks = blocks; }
+// Record mode: launches are recorded, not run (the pointers may be null).
+void set_record_only(int on) {
+  emulated_record_only = on != 0;
+  recorded.clear();
+}
+int recorded_count() { return static_cast<int>(recorded.size()); }
+const char* recorded_kernel(int i) { return recorded[i].kernel.c_str(); }
+unsigned recorded_grid(int i) { return recorded[i].grid; }
+unsigned recorded_block(int i) { return recorded[i].block; }
 int lrn_forward_c(int dt, const void* x, void* y, int64_t N, int64_t C, int64_t S, int cl, int64_t size, float aos,
                   float beta, float k) {
   return lrn_forward(DType(dt), x, y, {N, C, S, bool(cl)}, {size, aos, beta, k},
