@@ -147,6 +147,19 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 
 # ---------------------------------------------------------------- LRN
 
+def lrn_conditioning(x64, y64, size, alpha, beta, k):
+    """Per element, what rounding s = k + alpha/size * (sum of squares) can do to y = x * s^-beta: s has
+    an error relative to its terms (|k| + |alpha|/size * sum), not to itself, and with a negative alpha
+    or k the terms can cancel; y's relative error is beta times s's. Any float32 LRN has it (PyTorch's
+    too, by its own order of summation)."""
+    squares = x64.detach().pow(2)
+    C = squares.shape[1]
+    sums = torch.stack([squares[:, max(0, c - size // 2):c + (size - 1) // 2 + 1].sum(1) for c in range(C)], 1)
+    s = k + alpha / size * sums
+    with torch.no_grad():
+        return (abs(beta) * (abs(k) + abs(alpha) / size * sums) / s.abs() * y64.abs()).nan_to_num(0.0, math.inf)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lrn(backend):
     @settings(max_examples=EXAMPLES[backend], **SETTINGS)
@@ -173,7 +186,7 @@ def test_lrn(backend):
         low = (low.float() if dtype in (torch.float16, torch.bfloat16) else low).requires_grad_()
         y_low = F.local_response_norm(low, size, alpha, beta, k)
         (dx_low,) = grads(y_low, [low], g.to(low.dtype))
-        assert_matches(y, y64, y_low.to(dtype), "lrn forward")
+        assert_matches(y, y64, y_low.to(dtype), "lrn forward", terms=lrn_conditioning(x64, y64, size, alpha, beta, k))
         assert_same_strides(y, torch.empty_like(x), "lrn forward (PyTorch's: the input's layout)")
         if not y64.isnan().any():  # a NaN anywhere in a window makes every gradient of it NaN
             # dx = dy s^-beta - (a sum over the window): the two can cancel, so judge against the first's size
