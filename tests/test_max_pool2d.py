@@ -1,6 +1,8 @@
 """Max-pool against PyTorch's max_pool2d: outputs bit-equal, indices equal to PyTorch's int64 flat
 indices, gradients against a float64 reference; kernels 1-5, strides 1-3, padding, dilation 2,
 ceil_mode, 3-D input, ties, NaN and -inf, random configurations."""
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -121,16 +123,16 @@ def test_backward_of_nan_inf_and_overflowing_gradients(backend_device, layout):
     backend, device = backend_device
     if backend == "triton" and device == "cpu":
         pytest.skip("Triton's interpreter truncates to fp16/bf16 instead of rounding")
-    for dtype, big in ((torch.bfloat16, 3.3e38), (torch.float16, 6.0e4)):
+    for (dtype, big), stride in itertools.product(((torch.bfloat16, 3.3e38), (torch.float16, 6.0e4)), (1, 2)):
         x = make_layout(random_input((2, 3, 9, 9), dtype, device), layout).requires_grad_()
-        y = CF.max_pool2d(x, 3, 1, backend=backend)
+        y = CF.max_pool2d(x, 3, stride, backend=backend)
         g = random_input(y.shape, dtype, "cpu")
         flat = g.view(-1)
         flat[::5], flat[1::7], flat[2::7], flat[3::11] = float("nan"), float("inf"), -float("inf"), big
         g = make_layout(g.to(device), layout)
         (dx,) = torch.autograd.grad(y, x, g)
         x64 = x.detach().double().requires_grad_()
-        (reference,) = torch.autograd.grad(F.max_pool2d(x64, 3, 1), x64, g.double())
+        (reference,) = torch.autograd.grad(F.max_pool2d(x64, 3, stride), x64, g.double())
         reference = reference.to(dtype)
         assert torch.equal(dx.isnan(), reference.isnan()) and dx.isnan().any() and dx.isinf().any()
         assert torch.equal(dx[~dx.isnan()], reference[~reference.isnan()])

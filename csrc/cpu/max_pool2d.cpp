@@ -272,44 +272,149 @@ struct Covers {
   }
 };
 
+// 3x3 windows of stride 2 (AlexNet's, GoogLeNet's, ResNet's pools): the input rows (and columns)
+// come in pairs i0 = 2o + 1 - pad, i0 + 1 that only windows o and o + 1 cover (i0 by o's middle tap,
+// i0 + 1 by o's last and o + 1's first). Groups of rows (and of columns): a pair, by its window o, or
+// an edge row on its own (pair < 0).
+struct StrideTwoGroups {
+  struct Group {
+    int64_t first, pair;
+  };
+  std::vector<Group> list;
+  StrideTwoGroups(int64_t in, int64_t out, int64_t pad) {
+    for (int64_t i = 0; i < in;) {
+      const int64_t o = (i + pad - 1) / 2;  // the window whose middle tap i would be
+      if ((i + pad - 1) % 2 == 0 && i + pad >= 1 && o + 1 < out && i + 1 < in) {
+        list.push_back({i, o});
+        i += 2;
+      } else {
+        list.push_back({i++, -1});
+      }
+    }
+  }
+};
+
+// A 2x2 block of pixels (rows i0, i0 + 1, columns j0, j0 + 1; StrideTwoGroups) from the four 3x3/2
+// windows covering it, (o, q), (o, q + 1), (o + 1, q), (o + 1, q + 1): window (o, q)'s gradients at d
+// and argmax at a, window rows `down` apart, pixel rows of x `row` apart, both C apart along a row;
+// the windows added in that order (the outputs') for each tap that lands on the block. (A function of
+// its own: its restrict pointers let the compiler vectorise along the channels.)
+template <typename acc_t, typename scalar_t, typename index_t>
+void gather_block_3x3s2(const scalar_t* __restrict__ d, const index_t* __restrict__ a, scalar_t* __restrict__ x,
+                        int64_t down, int64_t row, int64_t C) {
+  auto g = [&](int64_t window, int tap, int64_t c) {
+    return gradient_if<acc_t>(a[window + c], static_cast<index_t>(tap), d[window + c]);
+  };
+  const int64_t right = C, diagonal = down + C;
+  for (int64_t c = 0; c < C; ++c) {
+    const acc_t zero(0);  // (0 + a single term: -0.0 becomes +0.0, as in PyTorch's zeroed buffer)
+    x[c] = round_sum<scalar_t>(zero + g(0, 4, c));
+    x[C + c] = round_sum<scalar_t>(zero + g(0, 5, c) + g(right, 3, c));
+    x[row + c] = round_sum<scalar_t>(zero + g(0, 7, c) + g(down, 1, c));
+    x[row + C + c] = round_sum<scalar_t>(zero + g(0, 8, c) + g(right, 6, c) + g(down, 2, c) + g(diagonal, 0, c));
+  }
+}
+
+// Two neighbouring pixels (ih, iw), (ih, iw + 1) that all their 3x3/1 windows cover: the windows
+// (ih + pad - 2 + u, iw + pad - 2 + v), u in 0..2, v in 0..3, from corner d (gradients) and a (argmax),
+// rows `down` apart, windows C apart; pixel 0 takes v = 0..2, pixel 1 v = 1..3 (each window read once
+// for both), added in the outputs' order. Restrict pointers: the compiler vectorises along the channels.
+template <typename acc_t, typename scalar_t, typename index_t>
+void gather_pair_3x3s1(const scalar_t* __restrict__ d, const index_t* __restrict__ a, scalar_t* __restrict__ x,
+                       int64_t down, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    acc_t s0(0), s1(0);  // (from +0, as PyTorch's zeroed buffer)
+    for (int u = 0; u < 3; ++u) {
+      const scalar_t* dr = d + u * down + c;
+      const index_t* ar = a + u * down + c;
+      const auto t = static_cast<index_t>(8 - 3 * u);  // the tap of window v = 0 at pixel 0
+      s0 = s0 + gradient_if<acc_t>(ar[0], t, dr[0]) + gradient_if<acc_t>(ar[C], static_cast<index_t>(t - 1), dr[C]) +
+           gradient_if<acc_t>(ar[2 * C], static_cast<index_t>(t - 2), dr[2 * C]);
+      s1 = s1 + gradient_if<acc_t>(ar[C], t, dr[C]) + gradient_if<acc_t>(ar[2 * C], static_cast<index_t>(t - 1), dr[2 * C]) +
+           gradient_if<acc_t>(ar[3 * C], static_cast<index_t>(t - 2), dr[3 * C]);
+    }
+    x[c] = round_sum<scalar_t>(s0);
+    x[C + c] = round_sum<scalar_t>(s1);
+  }
+}
+
 // channels_last backward: gathers. Each input pixel sums, channel by channel, the gradients of the
 // windows covering it whose argmax it is (vectorised along the channels), in the outputs' order, in dx's
 // own pixel for fp32/fp64 or a float one converted once: no zero-fill pass over dx, no float plane,
 // and a tap that is no window's argmax never matches. (A scatter, and a block of channels' sums kept
-// in registers, were both slower: benchmarks/results/cpu-notes.md.)
+// in registers, were both slower: benchmarks/results/cpu-notes.md.) The 3x3 windows' pixels inside
+// take a gather that reads each window once for several pixels and keeps their sums in registers (no
+// read-modify-write of dx): 3x3/2 a 2x2 block (four window reads instead of nine), 3x3/1 two pixels
+// of a row (twelve instead of eighteen).
 template <typename scalar_t, typename index_t, typename Win>
 void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t* dx, const PoolShape& s, const Win& w) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr bool direct = std::is_same_v<acc_t, scalar_t>;
+  constexpr bool three = Win::fixed_kh == 3 && Win::fixed_kw == 3;
+  constexpr bool stride_two = three && Win::fixed_sh == 2 && Win::fixed_sw == 2;
+  constexpr bool stride_one = three && Win::fixed_sh == 1 && Win::fixed_sw == 1;
   const int64_t C = s.C;
   const Covers rows(s.H, s.OH, w.kh(), w.sh(), w.ph(), w.dh());
   const Covers cols(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());
-  at::parallel_for(0, s.N * s.H, 1, [&](int64_t begin, int64_t end) {
+  // Row groups: the pairs of StrideTwoGroups for 3x3/2, else one row each.
+  const StrideTwoGroups row_groups(stride_two ? s.H : 0, s.OH, w.ph());
+  const StrideTwoGroups col_groups(stride_two ? s.W : 0, s.OW, w.pw());
+  const int64_t groups = stride_two ? static_cast<int64_t>(row_groups.list.size()) : s.H;
+  at::parallel_for(0, s.N * groups, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> buffer(direct ? 0 : C);
-    for (int64_t r = begin; r < end; ++r) {  // (n, ih) is a row of dx's pixels
-      const int64_t n = r / s.H, ih = r % s.H;
-      for (int64_t iw = 0; iw < s.W; ++iw) {
-        scalar_t* dxp = dx + (r * s.W + iw) * C;
-        acc_t* acc = [&] {
-          if constexpr (direct)
-            return dxp;
-          else
-            return buffer.data();
-        }();
-        std::fill(acc, acc + C, acc_t(0));
-        for (int64_t i = rows.first[ih]; i < rows.first[ih + 1]; ++i) {
-          const auto [oh, ki] = rows.list[i];
-          for (int64_t j = cols.first[iw]; j < cols.first[iw + 1]; ++j) {
-            const auto [ow, kj] = cols.list[j];
-            const auto tap = static_cast<index_t>(ki * w.kw() + kj);
-            const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C;
-            const scalar_t* dyp = dy + o;
-            const index_t* ap = argmax + o;
-            for (int64_t c = 0; c < C; ++c) acc[c] += gradient_if<acc_t>(ap[c], tap, dyp[c]);
+    auto gather_pixel = [&](int64_t n, int64_t ih, int64_t iw) {
+      scalar_t* dxp = dx + ((n * s.H + ih) * s.W + iw) * C;
+      acc_t* acc = [&] {
+        if constexpr (direct)
+          return dxp;
+        else
+          return buffer.data();
+      }();
+      std::fill(acc, acc + C, acc_t(0));
+      for (int64_t i = rows.first[ih]; i < rows.first[ih + 1]; ++i) {
+        const auto [oh, ki] = rows.list[i];
+        for (int64_t j = cols.first[iw]; j < cols.first[iw + 1]; ++j) {
+          const auto [ow, kj] = cols.list[j];
+          const auto tap = static_cast<index_t>(ki * w.kw() + kj);
+          const int64_t o = ((n * s.OH + oh) * s.OW + ow) * C;
+          const scalar_t* dyp = dy + o;
+          const index_t* ap = argmax + o;
+          for (int64_t c = 0; c < C; ++c) acc[c] += gradient_if<acc_t>(ap[c], tap, dyp[c]);
+        }
+      }
+      if constexpr (!direct) {
+        for (int64_t c = 0; c < C; ++c) dxp[c] = round_sum<scalar_t>(acc[c]);
+      }
+    };
+    auto gather_block = [&](int64_t n, int64_t i0, int64_t o, int64_t j0, int64_t q) {
+      const int64_t window = ((n * s.OH + o) * s.OW + q) * C;
+      gather_block_3x3s2<acc_t>(dy + window, argmax + window, dx + ((n * s.H + i0) * s.W + j0) * C, s.OW * C,
+                                s.W * C, C);
+    };
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t n = r / groups;
+      if constexpr (stride_two) {
+        const auto [i0, o] = row_groups.list[r % groups];
+        for (const auto [j0, q] : col_groups.list) {
+          if (o >= 0 && q >= 0) {
+            gather_block(n, i0, o, j0, q);
+          } else {
+            for (int64_t ih = i0; ih < i0 + (o >= 0 ? 2 : 1); ++ih) {
+              for (int64_t iw = j0; iw < j0 + (q >= 0 ? 2 : 1); ++iw) gather_pixel(n, ih, iw);
+            }
           }
         }
-        if constexpr (!direct) {
-          for (int64_t c = 0; c < C; ++c) dxp[c] = round_sum<scalar_t>(acc[c]);
+      } else {
+        const int64_t ih = r % groups;
+        auto covered = [](const Covers& by, int64_t i) { return by.first[i + 1] - by.first[i] == 3; };
+        for (int64_t iw = 0; iw < s.W;) {
+          if (stride_one && covered(rows, ih) && iw + 1 < s.W && covered(cols, iw) && covered(cols, iw + 1)) {
+            const int64_t window = ((n * s.OH + ih + w.ph() - 2) * s.OW + iw + w.pw() - 2) * C;
+            gather_pair_3x3s1<acc_t>(dy + window, argmax + window, dx + ((n * s.H + ih) * s.W + iw) * C, s.OW * C, C);
+            iw += 2;
+          } else {
+            gather_pixel(n, ih, iw++);
+          }
         }
       }
     }
