@@ -98,10 +98,10 @@ def compile_sources(work):
     return cubins
 
 
-def read_kernels(binary):
+def read_kernels(binary, arch="sm_90"):
     """{normalised name: Kernel} of the sm_90 code in a cubin or a library with CUDA code."""
     def dump(option):
-        return subprocess.run([tool("cuobjdump"), option, "-arch", "sm_90", binary], capture_output=True, text=True,
+        return subprocess.run([tool("cuobjdump"), option, "-arch", arch, binary], capture_output=True, text=True,
                               check=True).stdout
 
     resources = {symbol: (int(registers), int(stack)) for symbol, registers, stack

@@ -5,6 +5,9 @@ target) and compiled with Triton's compiler. Needs Triton's CUDA backend (ptxas 
 no GPU or driver."""
 import contextlib
 import dataclasses
+import functools
+import os
+import tempfile
 
 import torch
 
@@ -56,10 +59,9 @@ def launches_of(op, *args):
     return launches
 
 
-def compile_launch(launch, arch=90):
-    """The launch's kernel compiled for sm_<arch> as Triton's runtime would specialise it there; returns
-    Triton's CompiledKernel (asm["ptx"], asm["cubin"], n_regs, n_spills, ...)."""
-    import triton
+def prepare(launch, arch=90):
+    """(ASTSource, target, options): the launch's kernel specialised as Triton's runtime would for sm_<arch>
+    (its binder: argument types, 16-byte divisibility of pointers and integers, constants)."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, make_backend
     from triton.runtime.jit import create_function_from_signature
@@ -71,7 +73,63 @@ def compile_launch(launch, arch=90):
     bound_args, specialization, options = binder(*launch.args, **launch.kwargs)
     options, signature, constexprs, attrs = kernel._pack_args(backend, launch.kwargs, bound_args, specialization,
                                                              options)
-    return triton.compile(ASTSource(kernel, signature, constexprs, attrs), target=target, options=options.__dict__)
+    return ASTSource(kernel, signature, constexprs, attrs), target, options
+
+
+def compile_launch(launch, arch=90):
+    """The launch's kernel compiled for sm_<arch> as Triton's runtime would specialise it there; returns
+    Triton's CompiledKernel (asm["ptx"], asm["cubin"], metadata.num_warps, ...)."""
+    import triton
+
+    source, target, options = prepare(launch, arch)
+    return triton.compile(source, target=target, options=options.__dict__)
+
+
+@dataclasses.dataclass
+class Compiled:
+    name: str  # the kernel and its constants: _lrn_forward_tile_kernel[SIZE=5,...,num_warps=4]
+    kernel: object  # cuda_kernels.Kernel: registers, stack bytes, SASS instructions
+    threads: int  # per block (num_warps * 32)
+    shared_bytes: int
+
+
+_compiled = {}
+
+
+def compiled(launch, arch=90):
+    """Compiled for the launch's specialisation, compiled once per process per distinct specialisation
+    (the benchmark's shapes mostly share them): its sm_<arch> SASS and resources as cuobjdump reads them."""
+    from . import cuda_kernels
+
+    source, target, options = prepare(launch, arch)
+    key = (launch.name, source.hash(), options.hash(), arch)
+    if key not in _compiled:
+        import triton
+
+        binary = triton.compile(source, target=target, options=options.__dict__)
+        with tempfile.TemporaryDirectory() as work:
+            path = os.path.join(work, "kernel.cubin")
+            with open(path, "wb") as f:
+                f.write(binary.asm["cubin"])
+            (kernel,) = cuda_kernels.read_kernels(path, arch=f"sm_{arch}").values()
+        constants = ",".join(f"{k}={v}" for k, v in launch.kwargs.items())
+        _compiled[key] = Compiled(f"{launch.name}[{constants},num_warps={binary.metadata.num_warps}]", kernel,
+                                  32 * binary.metadata.num_warps, binary.metadata.shared)
+    return _compiled[key]
+
+
+@functools.cache
+def unavailable_reason():
+    """Why Triton's kernels cannot be compiled for a GPU here, or None."""
+    try:
+        import triton  # noqa: F401
+        from triton.backends.nvidia import compiler  # noqa: F401
+    except ImportError as error:
+        return f"needs Triton with its CUDA backend ({error})"
+    from . import cuda_kernels
+
+    missing = [name for name in ("cuobjdump", "c++filt") if cuda_kernels.tool(name) is None]
+    return f"needs {', '.join(missing)} (cuobjdump comes with Triton's wheel)" if missing else None
 
 
 def meta(shape, dtype=torch.float32, memory_format=torch.contiguous_format):

@@ -17,10 +17,11 @@ from ..contracts import lrn as contract
 from ..contracts.common import in_layout_of
 from ._common import check_dtype
 
-BLOCK = 128  # pixels per program
+BLOCK = 512  # pixels per program
 # How s^-beta is computed: the POWER constant of the kernels (contracts/lrn.py, power)
 THREE_QUARTERS, GENERAL_ODD, GENERAL_EVEN, GENERAL_FRACTION = (tl.constexpr(i) for i in range(4))
 MAX_SLIDING_SIZE = 9  # registers w0..w8
+SLIDING_CHUNK = 2  # channels whose loads the sliding forward issues together (2 or 4)
 TARGET_PROGRAMS, MIN_RUN = 4096, 32  # runs of channels: enough programs to fill the GPU, short halos
 TILE_PIXELS, TILE_CHANNELS = 32, 32  # the tile kernels' programs
 
@@ -31,7 +32,7 @@ def _inv_pow(s, beta, POWER: tl.constexpr):
     with C's semantics: |s|^-beta in float64 (exact enough for any s), 0 and inf included; for s < 0 the
     sign (-1)^beta for an odd integer beta (BETA_ODD), nothing for an even one, NaN for a fraction."""
     if POWER == THREE_QUARTERS:
-        r = 1.0 / tl.sqrt(s)
+        r = tl.math.rsqrt(s)  # (the hardware's 1/sqrt and sqrt: two MUFU instructions, as the CUDA kernels)
         return r * tl.sqrt(r)
     else:
         magnitude = tl.exp2(tl.log2(tl.abs(s).to(tl.float64)) * -beta).to(tl.float32)
@@ -70,25 +71,44 @@ def _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, I: tl.constexpr):
 
 @triton.jit
 def _lrn_forward_sliding_kernel(x_ptr, y_ptr, C, S, RUN, channel_stride, pixel_stride, image_stride, alpha_over_size,
-                                beta, k, SIZE: tl.constexpr, POWER: tl.constexpr, BLOCK: tl.constexpr):
+                                beta, k, SIZE: tl.constexpr, POWER: tl.constexpr, INDEX64: tl.constexpr,
+                                CHUNK: tl.constexpr, BLOCK: tl.constexpr):
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < S
-    base = tl.program_id(2).to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
+    image = tl.program_id(2)
+    if INDEX64:  # a tensor of 2^31 elements or more
+        base = image.to(tl.int64) * image_stride + p.to(tl.int64) * pixel_stride
+    else:
+        base = image * image_stride + p * pixel_stride
     begin = tl.program_id(1) * RUN
     end = tl.minimum(begin + RUN, C)
-    wide = tl.zeros([BLOCK], dtype=tl.int64)  # int64 offsets: a tensor may hold more than 2^31 elements
+    first = begin - SIZE // 2
+    # Pointers walked down the channels (64-bit adds, no index arithmetic per channel); x and y may
+    # alias as far as Triton knows, so each chunk's CHUNK loads are issued before its stores.
+    xs = x_ptr + base + first * channel_stride
+    ys = y_ptr + base + (first - (SIZE - 1) // 2) * channel_stride
     zero = tl.zeros([BLOCK], dtype=tl.float32)
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = zero, zero, zero, zero, zero, zero, zero, zero, zero
     # After loading channel j the newest SIZE registers hold x over [j - SIZE + 1, j]: the window
     # of c = j - (SIZE - 1) // 2. The first SIZE - 1 steps only fill it.
-    for j in range(begin - SIZE // 2, end + (SIZE - 1) // 2):
-        v = tl.load(x_ptr + base + (wide + j) * channel_stride, mask=pmask & (j >= 0) & (j < C), other=0.0)
-        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
-        c = j - (SIZE - 1) // 2
-        s = k + alpha_over_size * _newest_sum_of_squares(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE)
-        x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
-        tl.store(y_ptr + base + (wide + c) * channel_stride,
-                 (x * _inv_pow(s, beta, POWER)).to(y_ptr.dtype.element_ty), mask=pmask & (c >= begin))
+    for j0 in range(first, end + (SIZE - 1) // 2, CHUNK):
+        v0 = tl.load(xs, mask=pmask & (j0 >= 0) & (j0 < C), other=0.0)
+        v1 = tl.load(xs + channel_stride, mask=pmask & (j0 + 1 >= 0) & (j0 + 1 < C), other=0.0)
+        v2 = v1
+        v3 = v1
+        if CHUNK == 4:
+            v2 = tl.load(xs + 2 * channel_stride, mask=pmask & (j0 + 2 >= 0) & (j0 + 2 < C), other=0.0)
+            v3 = tl.load(xs + 3 * channel_stride, mask=pmask & (j0 + 3 >= 0) & (j0 + 3 < C), other=0.0)
+        for u in tl.static_range(CHUNK):
+            v = v0 if u == 0 else v1 if u == 1 else v2 if u == 2 else v3
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = _push(w0, w1, w2, w3, w4, w5, w6, w7, w8, v.to(tl.float32))
+            c = j0 + u - (SIZE - 1) // 2
+            s = k + alpha_over_size * _newest_sum_of_squares(w0, w1, w2, w3, w4, w5, w6, w7, w8, SIZE)
+            x = _register(w0, w1, w2, w3, w4, w5, w6, w7, w8, 8 - (SIZE - 1) // 2)
+            tl.store(ys + u * channel_stride, (x * _inv_pow(s, beta, POWER)).to(y_ptr.dtype.element_ty),
+                     mask=pmask & (c >= begin) & (c < end))
+        xs += CHUNK * channel_stride
+        ys += CHUNK * channel_stride
 
 
 # ---- channels_last, NCHW sizes over MAX_SLIDING_SIZE and every backward: a program takes a tile of
@@ -179,7 +199,8 @@ def _launch(sliding_kernel, tile_kernel, tensors, x, channels_last, size, alpha,
     if sliding_kernel is not None and not channels_last and size <= MAX_SLIDING_SIZE:
         runs, length = _runs(N, C, S)
         wrap_triton(sliding_kernel)[(triton.cdiv(S, BLOCK), runs, N)](
-            *tensors, C, S, length, *strides, *scalars, SIZE=size, POWER=power, BLOCK=BLOCK)
+            *tensors, C, S, length, *strides, *scalars, SIZE=size, POWER=power,
+            INDEX64=max(t.numel() for t in tensors) >= 2**31, CHUNK=SLIDING_CHUNK, BLOCK=BLOCK)
     else:
         wrap_triton(tile_kernel)[(triton.cdiv(N * S, TILE_PIXELS), triton.cdiv(C, TILE_CHANNELS))](
             *tensors, N * S, C, S, *strides, *scalars, SIZE=size, POWER=power, BLOCK_P=TILE_PIXELS,
