@@ -82,7 +82,8 @@ def test_every_specialisation_compiles_for_sm90():
     found = launches()
     assert {launch.name for launch in found} == {
         "_lrn_forward_sliding_kernel", "_lrn_forward_tile_kernel", "_lrn_backward_tile_kernel",
-        "_max_pool2d_forward_kernel", "_max_pool2d_backward_kernel", "_add_relu_forward_kernel",
+        "_max_pool2d_forward_kernel", "_max_pool2d_forward_rows_kernel", "_max_pool2d_backward_kernel",
+        "_add_relu_forward_kernel",
         "_add_relu_backward_kernel"}
     results = compile_in_children(found)
     assert len(results) == len(found)

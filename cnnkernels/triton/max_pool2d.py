@@ -16,6 +16,7 @@ from ..contracts import max_pool2d as contract
 from ._common import check_dtype
 
 NCHW_TILE = (512, 1)  # (positions, channels) per program
+NCHW_ROW_TILE = 512  # the NCHW forward: output elements per program, (rows, columns) up to 128 columns wide
 CHANNELS_LAST_TILE = (32, 32)
 
 
@@ -55,13 +56,56 @@ def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, PLANES, CHANNELS, H, W,
             valid = (pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W))[:, None] & cmask[None, :]
             v = tl.load(x_ptr + _at(plane, ih, iw, c, H, W, CHANNELS), mask=valid, other=float("-inf"))
             v = v.to(tl.float32)
-            # the first valid tap starts the window; then a larger value or a NaN takes over
-            take = valid & ((v > best) | (v != v) | (found == 0))
+            if WITH_ARGMAX:  # the first valid tap starts the window; then a larger value or a NaN takes over
+                take = valid & ((v > best) | (v != v) | (found == 0))
+                best_tap = tl.where(take, ki * KW + kj, best_tap)
+                found = found | valid
+            else:  # the same maximum: a tap left out loads -inf, which never takes over
+                take = (v > best) | (v != v)
             best = tl.where(take, v, best)
-            best_tap = tl.where(take, ki * KW + kj, best_tap)
-            found = found | valid
     out = _at(plane, oh, ow, c, OH, OW, CHANNELS)
     mask = pmask[:, None] & cmask[None, :]
+    tl.store(y_ptr + out, best.to(y_ptr.dtype.element_ty), mask=mask)
+    if WITH_ARGMAX:
+        tl.store(argmax_ptr + out, best_tap.to(argmax_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _max_pool2d_forward_rows_kernel(x_ptr, y_ptr, argmax_ptr, ROWS, H, W, OH, OW, PH, PW, DH, DW,
+                                    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+                                    WITH_ARGMAX: tl.constexpr, INDEX64: tl.constexpr, BLOCK_R: tl.constexpr,
+                                    BLOCK_W: tl.constexpr):
+    """The NCHW forward: a program takes a tile of output rows (flat over N*C planes x OH) x output
+    columns, so (plane, oh) is divided out once per row, not per element; the same taps in the same
+    order as _max_pool2d_forward_kernel."""
+    r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    ow = tl.program_id(1) * BLOCK_W + tl.arange(0, BLOCK_W)
+    if INDEX64:
+        r = r.to(tl.int64)
+    plane = r // OH
+    oh = r - plane * OH
+    rmask = r < ROWS
+    wmask = ow < OW
+    best = tl.full([BLOCK_R, BLOCK_W], float("-inf"), tl.float32)
+    best_tap = tl.zeros([BLOCK_R, BLOCK_W], dtype=tl.int32)
+    found = tl.zeros([BLOCK_R, BLOCK_W], dtype=tl.int1)
+    for ki in tl.static_range(KH):
+        ih = oh * SH - PH + ki * DH
+        row_ok = rmask & (ih >= 0) & (ih < H)
+        row = (plane * H + ih) * W
+        for kj in tl.static_range(KW):
+            iw = ow * SW - PW + kj * DW
+            valid = row_ok[:, None] & (wmask & (iw >= 0) & (iw < W))[None, :]
+            v = tl.load(x_ptr + (row[:, None] + iw[None, :]), mask=valid, other=float("-inf")).to(tl.float32)
+            if WITH_ARGMAX:  # the first valid tap starts the window; then a larger value or a NaN takes over
+                take = valid & ((v > best) | (v != v) | (found == 0))
+                best_tap = tl.where(take, ki * KW + kj, best_tap)
+                found = found | valid
+            else:  # the same maximum: a tap left out loads -inf, which never takes over
+                take = (v > best) | (v != v)
+            best = tl.where(take, v, best)
+    out = r[:, None] * OW + ow[None, :]
+    mask = rmask[:, None] & wmask[None, :]
     tl.store(y_ptr + out, best.to(y_ptr.dtype.element_ty), mask=mask)
     if WITH_ARGMAX:
         tl.store(argmax_ptr + out, best_tap.to(argmax_ptr.dtype.element_ty), mask=mask)
@@ -135,7 +179,15 @@ def max_pool2d_forward_triton(input: torch.Tensor, kernel_size: list[int], strid
     y, argmax = contract.outputs_like(input, *window, ceil_mode, with_argmax)
     C, H, W = x.shape[-3:]
     OH, OW = y.shape[-2:]
-    if y.numel():
+    if y.numel() and not channels_last:
+        rows = x.numel() // (H * W) * OH
+        block_w = min(128, triton.next_power_of_2(OW))
+        block_r = NCHW_ROW_TILE // block_w
+        wrap_triton(_max_pool2d_forward_rows_kernel)[(triton.cdiv(rows, block_r), triton.cdiv(OW, block_w))](
+            x, y, argmax if with_argmax else y, rows, H, W, OH, OW, padding[0], padding[1], dilation[0], dilation[1],
+            KH=kernel_size[0], KW=kernel_size[1], SH=stride[0], SW=stride[1], WITH_ARGMAX=with_argmax,
+            INDEX64=max(x.numel(), y.numel()) >= 2**31, BLOCK_R=block_r, BLOCK_W=block_w)
+    elif y.numel():
         _launch(_max_pool2d_forward_kernel, (x, y, argmax if with_argmax else y), x.numel() // (C * H * W), C, H, W,
                 OH, OW, OH, OW, kernel_size, stride, padding, dilation, channels_last, WITH_ARGMAX=with_argmax)
     return y, argmax
