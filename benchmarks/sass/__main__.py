@@ -25,6 +25,7 @@ def main(argv=None):
     p.add_argument("--backends", default="cuda,triton", help="comma-separated, from cuda, triton (default: both)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                  "results"), help="folder for sass-<date>.csv")
+    p.add_argument("--markdown", action="store_true", help="also print README's summary table (inputs >= 64 MB)")
     args = p.parse_args(argv)
     reasons = {"cuda": cuda_kernels.unavailable_reason, "triton": triton_unavailable_reason}
     backends = args.backends.split(",")
@@ -41,6 +42,9 @@ def main(argv=None):
     path = os.path.join(args.out, f"sass-{datetime.date.today().isoformat()}.csv")
     report.write_csv(found, path)
     print(f"wrote {path}")
+    if args.markdown:
+        print()
+        report.print_markdown_summary(found)
 
 
 if __name__ == "__main__":

@@ -186,3 +186,24 @@ def print_table(found):
               f"{r.stack_bytes:>6}{r.blocks_per_sm:>4}{r.instructions_per_element:>8.1f}{r.alu_per_element:>6.1f}"
               f"{r.mufu_per_element:>6.2f}{r.edge_per_element:>6.1f}{r.loads_per_iteration:>4}{r.budget_per_element:>8.1f}"
               f"{r.predicted_pct_of_copy:>7.0f}{r.target_pct_of_copy:>7.0f}  {r.kernel}{flag}")
+
+
+def print_markdown_summary(found):
+    """README's table of predictions: per op, direction, layout, dtype class and backend, over the cases
+    with inputs of 64 MB and more, the range of predicted % of copy against the target."""
+    groups = {}
+    for r in found:
+        if r.input_mb * 2**20 >= BIG:
+            width = "fp32" if r.dtype == "float32" else "fp16/bf16"
+            groups.setdefault((r.op, r.direction, r.layout, width, r.backend), []).append(r)
+    print("| op | dir | layout | dtype | backend | instructions/element | budget | predicted % of copy | target |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (op, direction, layout, width, backend), rs in sorted(groups.items()):
+        def span(values, fmt):
+            lo, hi = min(values), max(values)
+            return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
+        met = all(r.within_budget for r in rs)
+        print(f"| {op} | {direction} | {layout} | {width} | {backend} | {span([r.instructions_per_element for r in rs], '{:.0f}')}"
+              f" | {span([r.budget_per_element for r in rs], '{:.0f}')} | "
+              f"{span([r.predicted_pct_of_copy for r in rs], '{:.0f}')}%{'' if met else ' (short)'} | "
+              f"{rs[0].target_pct_of_copy:.0f}% |")
