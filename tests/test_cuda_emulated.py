@@ -34,17 +34,36 @@ def poisoned_like(t, fmt):
     return torch.full(t.shape, float("nan"), dtype=t.dtype).contiguous(memory_format=fmt)
 
 
+def misaligned_like(t):
+    """A copy of t (same strides) whose storage starts one element past a 16-byte boundary: the
+    kernels that load 16-byte packs must notice and take another path."""
+    buffer = torch.empty(t.untyped_storage().nbytes() // t.element_size() + 1, dtype=t.dtype)
+    return buffer[1:].as_strided(t.shape, t.stride()).copy_(t)
+
+
+# Spatial sizes for LRN: pixel groups of a warp (NCHW 64 pixels, channels_last 32) whole, partial, or both.
+LRN_DIMS = [[5], [3, 4], [2, 3, 2], [7, 9], [8, 16], [9, 15], [70]]
+
+
 def test_lrn(emulated):
+    """Every LRN kernel (sliding NCHW and channels_last, per element; fast and general power) against
+    float64: window sizes 1-11, C from 1 (smaller than the window) to 100 (runs of chunks), chunks that
+    do not divide C, partial pixel groups, misaligned pointers, NaN and inf in the forward."""
     rng = random.Random(3)
     torch.manual_seed(3)
     for _ in range(150):
         emulated.set_max_blocks(rng.choice([1, 2, 5, 1 << 30]))
         size, N = rng.randint(1, 11), rng.randint(1, 3)
-        C = rng.choice([rng.randint(1, 14), 8, 16, 24, 40, 70, 100])  # packs of channels; runs of channels (C >= 64)
-        dims = rng.choice([[5], [3, 4], [2, 3, 2], [7, 9]])
-        beta, alpha, k = rng.choice([0.75, 0.5, 1.3]), rng.choice([1e-4, 0.5, 2.0]), rng.choice([1.0, 2.0, 0.3])
+        C = rng.choice([rng.randint(1, 14), 8, 16, 24, 40, 70, 100])  # packs of channels; runs of chunks (C >= 64)
+        dims = rng.choice(LRN_DIMS)
+        beta, alpha, k = rng.choice([0.75, 0.75, 0.5, 1.3]), rng.choice([1e-4, 0.5, 2.0]), rng.choice([1.0, 2.0, 0.3])
         dtype = rng.choice(list(DTYPE_CODE))
         x = torch.randn(N, C, *dims, dtype=torch.float64).to(dtype)
+        special = rng.random() < 0.2  # NaN, inf, -0.0 in x: checked in the forward
+        if special:
+            flat = x.view(-1)
+            for value in (float("nan"), float("inf"), float("-inf"), -0.0):
+                flat[rng.randrange(flat.numel())] = value
         if len(dims) == 2 and rng.random() < 0.5:
             x = x.contiguous(memory_format=torch.channels_last)
         x64 = x.double().requires_grad_()
@@ -52,14 +71,18 @@ def test_lrn(emulated):
         grad = torch.randn_like(ref).to(dtype)
         (ref_dx,) = torch.autograd.grad(ref, x64, grad.double())
         xc, channels_last, fmt = layout_of(x)
-        S = x.numel() // (N * C)
+        g = grad.contiguous(memory_format=fmt)
         y, dx = poisoned_like(xc, fmt), poisoned_like(xc, fmt)
+        if rng.random() < 0.25:
+            xc, g, y, dx = (misaligned_like(t) for t in (xc, g, y, dx))
+        S = x.numel() // (N * C)
         args = (N, C, S, channels_last, size, alpha / size, beta, k)
         assert emulated.lrn_forward_c(DTYPE_CODE[dtype], xc.data_ptr(), y.data_ptr(), *args) == 0
-        g = grad.contiguous(memory_format=fmt)
-        assert emulated.lrn_backward_c(DTYPE_CODE[dtype], g.data_ptr(), xc.data_ptr(), dx.data_ptr(), *args) == 0
         tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-2)
-        torch.testing.assert_close(y.double(), ref.detach(), **tol)
+        torch.testing.assert_close(y.double(), ref.detach(), equal_nan=special, **tol)
+        if special:
+            continue
+        assert emulated.lrn_backward_c(DTYPE_CODE[dtype], g.data_ptr(), xc.data_ptr(), dx.data_ptr(), *args) == 0
         torch.testing.assert_close(dx.double(), ref_dx, **tol)
 
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#define __launch_bounds__(...)
+
 using std::max;
 using std::min;
 

@@ -29,6 +29,7 @@ class Row:
     instructions_per_element: float
     alu_per_element: float
     mufu_per_element: float
+    edge_per_element: float  # the edges' loop (sass.py), instructions per element
     loads_per_iteration: int
     bytes_per_element: float
     predicted_pct_of_copy: float
@@ -100,7 +101,8 @@ def rows(dtypes=("float32", "bfloat16", "float16"), layouts=("nchw", "nhwc"), di
                             op=case.op, direction=direction, shape_name=case.shape_name, dtype=dtype, layout=layout,
                             kernel=name, registers=kernel.registers, spill_bytes=kernel.spill_bytes,
                             blocks_per_sm=blocks_per_sm(kernel.registers), instructions_per_element=per[0],
-                            alu_per_element=per[1], mufu_per_element=per[2], loads_per_iteration=counts.loads,
+                            alu_per_element=per[1], mufu_per_element=per[2],
+                            edge_per_element=counts.edge_instructions / per_iteration, loads_per_iteration=counts.loads,
                             bytes_per_element=bytes_per_element,
                             predicted_pct_of_copy=100 * model.predicted_fraction(*per, bytes_per_element),
                             target_pct_of_copy=100 * target,
@@ -125,10 +127,10 @@ def write_csv(found, path):
 
 def print_table(found):
     print(f"{'op':<11}{'dir':<4}{'shape':<17}{'dtype':<9}{'layout':<6}{'regs':>5}{'blk':>4}{'ins/el':>8}{'alu':>6}"
-          f"{'mufu':>6}{'ldg':>4}{'budget':>8}{'pred%':>7}{'target':>7}  kernel")
+          f"{'mufu':>6}{'edge':>6}{'ldg':>4}{'budget':>8}{'pred%':>7}{'target':>7}  kernel")
     for r in found:
         flag = "" if r.within_budget else "  OVER"
         print(f"{r.op:<11}{r.direction:<4}{r.shape_name:<17}{r.dtype:<9}{r.layout:<6}{r.registers:>5}"
               f"{r.blocks_per_sm:>4}{r.instructions_per_element:>8.1f}{r.alu_per_element:>6.1f}"
-              f"{r.mufu_per_element:>6.2f}{r.loads_per_iteration:>4}{r.budget_per_element:>8.1f}"
+              f"{r.mufu_per_element:>6.2f}{r.edge_per_element:>6.1f}{r.loads_per_iteration:>4}{r.budget_per_element:>8.1f}"
               f"{r.predicted_pct_of_copy:>7.0f}{r.target_pct_of_copy:>7.0f}  {r.kernel}{flag}")

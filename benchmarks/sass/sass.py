@@ -1,10 +1,13 @@
 """Reading SASS: a kernel's instructions, its steady-state loop, and what that loop spends per element.
 
 The steady-state loop is the innermost loop (a backward branch) that stores to global memory, the one
-that stores the most bytes; a kernel without such a loop is taken whole. Each of its instructions
-is counted once per iteration (a branch inside it is counted as if taken: an upper bound for the
-common path), and by the pipe that issues it: the ALU pipe (integer and compare/select: half the
-issue rate of the others), FMA, MUFU (special functions), memory, control.
+that stores the most bytes per iteration; a kernel without such a loop is taken whole. Kernels keep
+their edges (first and last chunks, partial tiles, bounds checks) in loops of their own, the same
+work with checks: of the loops that store the most, the steady state is the cheapest, and the
+costliest is reported beside it (edge_instructions). Each instruction of the loop is counted once per
+iteration (a branch inside it is counted as if taken: an upper bound for the common path), and by
+the pipe that issues it: the ALU pipe (integer and compare/select: half the issue rate of the
+others), FMA, MUFU (special functions), memory, control.
 """
 import dataclasses
 import re
@@ -31,6 +34,7 @@ class LoopCounts:
     store_bytes: int  # bytes the iteration stores to global memory
     calls: int  # CALLs (a slow path, e.g. IEEE division's): each is more instructions than counted
     whole_kernel: bool  # no loop stores: the kernel counted whole
+    edge_instructions: int  # the costliest loop that stores as much (the edges' path), per iteration
 
 
 def parse(text):
@@ -87,8 +91,8 @@ def loops(instructions):
 
 
 def steady_loop(instructions):
-    """The steady-state loop's instructions (module docstring), and whether the kernel had to be taken
-    whole."""
+    """The steady-state loop's instructions (module docstring), whether the kernel had to be taken
+    whole, and the costliest loop storing as much (the edges')."""
     def stored(lo, hi):
         return sum(store_bytes(opcode(t)) for a, t in instructions if lo <= a <= hi and opcode(t).startswith("STG"))
 
@@ -96,19 +100,24 @@ def steady_loop(instructions):
     innermost = [(lo, hi) for lo, hi in candidates
                  if not any(lo <= lo2 and hi2 <= hi and (lo2, hi2) != (lo, hi) for lo2, hi2 in candidates)]
     if not innermost:
-        return instructions, True
-    lo, hi = max(innermost, key=lambda loop: (stored(*loop), loop[1] - loop[0]))
-    return [(a, t) for a, t in instructions if lo <= a <= hi], False
+        return instructions, True, instructions
+    most = max(stored(*loop) for loop in innermost)
+    storing_most = sorted((loop for loop in innermost if stored(*loop) == most), key=lambda loop: loop[1] - loop[0])
+
+    def body(loop):
+        return [(a, t) for a, t in instructions if loop[0] <= a <= loop[1]]
+
+    return body(storing_most[0]), False, body(storing_most[-1])
 
 
 def count(instructions):
     """LoopCounts of the steady-state loop of one kernel's SASS instructions."""
-    body, whole = steady_loop(instructions)
+    body, whole, edge = steady_loop(instructions)
     ops = [opcode(t) for _, t in body]
     pipes = [pipe(op) for op in ops]
     return LoopCounts(
         instructions=len(ops), alu=pipes.count("alu"), mufu=pipes.count("mufu"),
         loads=sum(op.startswith("LDG") for op in ops),
         store_bytes=sum(store_bytes(op) for op in ops if op.startswith("STG")),
-        calls=sum(op.startswith("CALL") for op in ops), whole_kernel=whole,
+        calls=sum(op.startswith("CALL") for op in ops), whole_kernel=whole, edge_instructions=len(edge),
     )
