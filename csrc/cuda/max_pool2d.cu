@@ -57,34 +57,54 @@ __device__ __forceinline__ Pack<T, V> load(const T* p, unsigned i, unsigned n) {
   return *reinterpret_cast<const Pack<T, V>*>(bytes);
 }
 
-// A window's running maximum and its tap. `later(a, b)`: b's taps come after a's in the window's
-// scan order; PyTorch's rule (max_pool2d::takes_over) composes, so any grouping of consecutive
-// taps gives the sequential scan's answer.
+// A window's running maximum and its tap. later<exact>(a, b): b's taps come after a's in the window's
+// scan order. Exact, PyTorch's rule (max_pool2d::takes_over), which composes: any grouping of
+// consecutive taps gives the sequential scan's answer. Not exact, a plain `>`: the same answer
+// unless a NaN is among the values (the caller checks that; see forward_tile).
 struct Best {
   float value;
   int tap;
 };
-__device__ __forceinline__ Best later(const Best& a, const Best& b) { return takes_over(b.value, a.value) ? b : a; }
+template <bool exact>
+__device__ __forceinline__ Best later(const Best& a, const Best& b) {
+  if constexpr (exact) {
+    return takes_over(b.value, a.value) ? b : a;
+  } else {
+    return b.value > a.value ? b : a;
+  }
+}
 
 // out[q] = the maximum over window q of K consecutive elements of s, windows S apart.
-template <int K, int S, int N>
+template <bool exact, int K, int S, int N>
 __device__ __forceinline__ void windows(const Best* s, Best* out) {
   if constexpr (K == 3 && S == 1) {  // neighbours share their common pair
 #pragma unroll
     for (int q = 0; q < N; q += 2) {
-      const Best pair = later(s[q + 1], s[q + 2]);
-      out[q] = later(s[q], pair);
-      if (q + 1 < N) out[q + 1] = later(pair, s[q + 3]);
+      const Best pair = later<exact>(s[q + 1], s[q + 2]);
+      out[q] = later<exact>(s[q], pair);
+      if (q + 1 < N) out[q + 1] = later<exact>(pair, s[q + 3]);
     }
   } else {
 #pragma unroll
     for (int q = 0; q < N; ++q) {
       Best b = s[q * S];
 #pragma unroll
-      for (int k = 1; k < K; ++k) b = later(b, s[q * S + k]);
+      for (int k = 1; k < K; ++k) b = later<exact>(b, s[q * S + k]);
       out[q] = b;
     }
   }
+}
+
+// f, a value of T widened to float, back to T: exact, so bf16 is the upper half of f's bits, taken
+// by an IMAD.HI.U32 on the FMA pipe (a conversion would take the ALU's).
+template <typename T>
+__device__ __forceinline__ T narrow(float f) {
+#ifdef __CUDA_ARCH__
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return __ushort_as_bfloat16(static_cast<unsigned short>(__umulhi(__float_as_uint(f), 0x10000u)));
+  }
+#endif
+  return from_float<T>(f);
 }
 
 // The tiles of a launch: item i is pack i % packs of channels (channels_last; NCHW one "pack") of
@@ -113,72 +133,135 @@ inline Tiles tiles_of(const PoolShape& s, int64_t rows, int64_t cols, int V) {
   return {Divisor(packs), Divisor(cols), Divisor(rows), outer * rows * cols * packs};
 }
 
-// Forward, window KH x KW, stride SH x SW: a thread's tile is R x CW outputs of V channels. Input
-// rows and columns outside the input are clamped to the nearest inside: the window holds that
-// position too, and the clamped tap is named by the position it reads (its tap), so the duplicate
-// changes neither the maximum nor which tap PyTorch's scan picks.
-template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int R, int CW, bool training>
-__global__ void forward_tile_kernel(const T* __restrict__ x, T* __restrict__ y, uint8_t* __restrict__ argmax,
-                                    PoolShape s, Tiles tiles, int pad_h, int pad_w) {
+// Forward, window KH x KW, stride SH x SW, padding at most 1: the tile of R x CW outputs of V channels
+// at `at`. Input rows and columns outside the input are clamped to the nearest inside: the window
+// holds that position too, and the clamped tap is named by the position it reads, so the duplicate
+// changes neither the maximum nor the tap PyTorch's scan picks. Not exact (a plain `>`), it returns
+// whether a NaN may have been among the inputs (their sum is NaN: a NaN, or inf - inf): then the
+// caller computes the tile again, exactly.
+template <typename T>
+struct ForwardArgs {
+  const T* __restrict__ x;
+  T* __restrict__ y;
+  uint8_t* __restrict__ argmax;
+  PoolShape s;
+  Tiles tiles;
+  int pad_h, pad_w;
+};
+
+template <bool exact, typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int R, int CW,
+          bool training>
+__device__ __forceinline__ bool forward_tile(const ForwardArgs<T>& args, int item) {
   constexpr int ROWS = (R - 1) * SH + KH, COLS = (CW - 1) * SW + KW;
+  const T* __restrict__ x = args.x;
+  T* __restrict__ y = args.y;
+  uint8_t* __restrict__ argmax = args.argmax;
+  const PoolShape& s = args.s;
+  const TileAt at = locate<channels_last>(item, args.tiles);
+  const int pad_h = args.pad_h, pad_w = args.pad_w;
   const int H = int(s.H), W = int(s.W), OH = int(s.OH), OW = int(s.OW);
-  const int step = channels_last ? int(s.C) : 1;  // between neighbouring positions
-  for (int64_t item = grid_thread(); item < tiles.items; item += grid_threads()) {
-    const TileAt at = locate<channels_last>(int(item), tiles);
-    const int oh0 = at.row * R, ow0 = at.col * CW, h0 = oh0 * SH - pad_h, w0 = ow0 * SW - pad_w;
-    const T* xs = x + (at.outer * H * W * step + at.pack * V);
-    int hc[ROWS], wc[COLS];
-    const T* column[COLS];
+  const unsigned step = channels_last ? unsigned(s.C) : 1u;  // between neighbouring positions
+  const int oh0 = at.row * R, ow0 = at.col * CW, h0 = oh0 * SH - pad_h, w0 = ow0 * SW - pad_w;
+  const T* xs = x + (unsigned(at.outer * H * W) * step + at.pack * V);
+  int hc[ROWS], wc[COLS];  // (h0, w0 >= -1: only the first row and column can fall before the input)
 #pragma unroll
-    for (int t = 0; t < ROWS; ++t) hc[t] = min(max(h0 + t, 0), H - 1);
+  for (int t = 0; t < ROWS; ++t) hc[t] = t == 0 ? min(max(h0, 0), H - 1) : min(h0 + t, H - 1);
+  const T* column[COLS];
+#pragma unroll
+  for (int c = 0; c < COLS; ++c) {
+    wc[c] = c == 0 ? min(max(w0, 0), W - 1) : min(w0 + c, W - 1);
+    column[c] = xs + unsigned(wc[c]) * step;
+  }
+  float v[ROWS][COLS][V];
+#pragma unroll
+  for (int t = 0; t < ROWS; ++t) {
 #pragma unroll
     for (int c = 0; c < COLS; ++c) {
-      wc[c] = min(max(w0 + c, 0), W - 1);
-      column[c] = xs + unsigned(wc[c] * step);
+      const Pack<T, V> p = load<T, V>(column[c], unsigned(hc[t]), unsigned(W) * step);
+#pragma unroll
+      for (int j = 0; j < V; ++j) v[t][c][j] = to_float(p.v[j]);
     }
-    Pack<T, V> v[ROWS][COLS];
+  }
+  Pack<T, V> out[R][CW];
+  Pack<uint8_t, V> taps[R][CW];
+#pragma unroll
+  for (int j = 0; j < V; ++j) {
+    // Taps count from the tile's corner (row-major, rows KW apart); window (qr, qc)'s own start
+    // KW * qr * SH + qc * SW further.
+    Best rows[CW][ROWS];
+#pragma unroll
+    for (int t = 0; t < ROWS; ++t) {
+      Best e[COLS], m[CW];
+#pragma unroll
+      for (int c = 0; c < COLS; ++c) e[c] = {v[t][c][j], wc[c] - w0};
+      windows<exact, KW, SW, CW>(e, m);
+#pragma unroll
+      for (int qc = 0; qc < CW; ++qc) rows[qc][t] = {m[qc].value, m[qc].tap + KW * (hc[t] - h0)};
+    }
+#pragma unroll
+    for (int qc = 0; qc < CW; ++qc) {
+      Best m[R];
+      windows<exact, KH, SH, R>(rows[qc], m);
+#pragma unroll
+      for (int qr = 0; qr < R; ++qr) {
+        out[qr][qc].v[j] = narrow<T>(m[qr].value);
+        taps[qr][qc].v[j] = uint8_t(m[qr].tap - (KW * qr * SH + qc * SW));
+      }
+    }
+  }
+  // A row past the output's last is stored to the last, before it (rows go last to first), so the
+  // last row's own values land last: no test per output.
+  bool col_inside[CW];
+#pragma unroll
+  for (int qc = 0; qc < CW; ++qc) col_inside[qc] = ow0 + qc < OW;
+#pragma unroll
+  for (int qr = R - 1; qr >= 0; --qr) {
+    const unsigned o = (unsigned(at.outer * OH + min(oh0 + qr, OH - 1)) * OW + ow0) * step + at.pack * V;
+#pragma unroll
+    for (int qc = 0; qc < CW; ++qc) {
+      if (!col_inside[qc]) continue;
+      *reinterpret_cast<Pack<T, V>*>(y + o + qc * step) = out[qr][qc];
+      if constexpr (training) *reinterpret_cast<Pack<uint8_t, V>*>(argmax + o + qc * step) = taps[qr][qc];
+    }
+  }
+  if constexpr (exact) {
+    return false;
+  } else {
+    float sum[3] = {v[0][0][0], 0.f, 0.f};  // (three chains, so that the adds overlap)
 #pragma unroll
     for (int t = 0; t < ROWS; ++t) {
 #pragma unroll
-      for (int c = 0; c < COLS; ++c) v[t][c] = load<T, V>(column[c], unsigned(hc[t]), unsigned(W * step));
-    }
-    Pack<T, V> out[R][CW];
-    Pack<uint8_t, V> taps[R][CW];
+      for (int c = 0; c < COLS; ++c) {
 #pragma unroll
-    for (int j = 0; j < V; ++j) {
-      // Taps count from the tile's corner (row-major, rows KW apart); window (qr, qc)'s own start
-      // KW * qr * SH + qc * SW further.
-      Best rows[CW][ROWS];
-#pragma unroll
-      for (int t = 0; t < ROWS; ++t) {
-        Best e[COLS], m[CW];
-#pragma unroll
-        for (int c = 0; c < COLS; ++c) e[c] = {to_float(v[t][c].v[j]), wc[c] - w0};
-        windows<KW, SW, CW>(e, m);
-#pragma unroll
-        for (int qc = 0; qc < CW; ++qc) rows[qc][t] = {m[qc].value, m[qc].tap + KW * (hc[t] - h0)};
-      }
-#pragma unroll
-      for (int qc = 0; qc < CW; ++qc) {
-        Best m[R];
-        windows<KH, SH, R>(rows[qc], m);
-#pragma unroll
-        for (int qr = 0; qr < R; ++qr) {
-          out[qr][qc].v[j] = from_float<T>(m[qr].value);
-          taps[qr][qc].v[j] = uint8_t(m[qr].tap - (KW * qr * SH + qc * SW));
+        for (int j = 0; j < V; ++j) {
+          const int e = (t * COLS + c) * V + j;
+          if (e == 0) continue;
+          sum[e % 3] = e < 3 ? v[t][c][j] : sum[e % 3] + v[t][c][j];
         }
       }
     }
-    const int ys = (at.outer * OH * OW + oh0 * OW + ow0) * step + at.pack * V;
-#pragma unroll
-    for (int qr = 0; qr < R; ++qr) {
-#pragma unroll
-      for (int qc = 0; qc < CW; ++qc) {
-        if (oh0 + qr >= OH || ow0 + qc >= OW) continue;  // the tile's overhang
-        const int o = ys + (qr * OW + qc) * step;
-        *reinterpret_cast<Pack<T, V>*>(y + o) = out[qr][qc];
-        if constexpr (training) *reinterpret_cast<Pack<uint8_t, V>*>(argmax + o) = taps[qr][qc];
-      }
+    return is_nan(sum[0] + sum[1] + sum[2]);
+  }
+}
+
+#ifdef __CUDACC__
+#define CNNK_NOINLINE __noinline__
+#else
+#define CNNK_NOINLINE
+#endif
+
+// The tile again, exactly: out of line, so that the loop over tiles without NaNs does not carry its
+// code (the arguments stay where the launch put them: __grid_constant__).
+template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int R, int CW, bool training>
+__device__ CNNK_NOINLINE void forward_tile_exact(const ForwardArgs<T>* args, int item) {
+  forward_tile<true, T, V, channels_last, KH, KW, SH, SW, R, CW, training>(*args, item);
+}
+
+template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int R, int CW, bool training>
+__global__ void forward_tile_kernel(const __grid_constant__ ForwardArgs<T> args) {
+  for (int64_t item = grid_thread(); item < args.tiles.items; item += grid_threads()) {
+    if (forward_tile<false, T, V, channels_last, KH, KW, SH, SW, R, CW, training>(args, int(item))) {
+      forward_tile_exact<T, V, channels_last, KH, KW, SH, SW, R, CW, training>(&args, int(item));
     }
   }
 }
@@ -186,11 +269,11 @@ __global__ void forward_tile_kernel(const T* __restrict__ x, T* __restrict__ y, 
 // Backward, window KH x KW, stride SH x SW, padding P (both sides): a thread owns the inputs of BR x
 // BC cells of SH x SW inputs, rows [h0, h0 + BR * SH) and columns [w0, w0 + BC * SW), and the
 // windows whose taps reach them: window rows oh0 + LO_R ... oh0 + HI_R (oh0 = h0 / SH), likewise the
-// columns. Their (dy, argmax) are read once; a window outside the output reads argmax 0xFF, which no
-// tap matches. Each input sums the gradients of the windows whose argmax it is in the windows'
+// columns. Their (dy, argmax) are read once; a window outside the output reads as argmax 0xFF, which
+// no tap matches. Each input sums the gradients of the windows whose argmax it is in the windows'
 // row-major order (the CPU kernel's); where windows cannot overlap (2x2/2), the one that can reach
 // an input gives it its gradient unchanged, as the CPU kernel does. `vector`: NCHW, a block row is
-// stored as one pack (W a multiple of BC * SW, pointers aligned).
+// stored as one pack (W a multiple of BC * SW, dx aligned to it).
 template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int P, int BR, int BC, bool vector>
 __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* __restrict__ argmax, T* __restrict__ dx,
                                       PoolShape s, Tiles tiles) {
@@ -198,25 +281,52 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
   constexpr int LO_R = floor_div(P - KH, SH) + 1, HI_R = floor_div(BH - 1 + P, SH), NR = HI_R - LO_R + 1;
   constexpr int LO_C = floor_div(P - KW, SW) + 1, HI_C = floor_div(BW - 1 + P, SW), NC = HI_C - LO_C + 1;
   constexpr bool disjoint = KH <= SH && KW <= SW;
-  const int H = int(s.H), W = int(s.W), OH = int(s.OH), OW = int(s.OW);
-  const int step = channels_last ? int(s.C) : 1;
+  using grad_t = std::conditional_t<disjoint, T, float>;  // what a block input takes from a window
+  const unsigned H = s.H, W = s.W, OH = s.OH, OW = s.OW;
+  const unsigned step = channels_last ? unsigned(s.C) : 1u;
   for (int64_t item = grid_thread(); item < tiles.items; item += grid_threads()) {
     const TileAt at = locate<channels_last>(int(item), tiles);
-    const int h0 = at.row * BH, w0 = at.col * BW, oh0 = at.row * BR + LO_R, ow0 = at.col * BC + LO_C;
-    const int os = at.outer * OH * OW * step + at.pack * V;
-    Pack<T, V> g[NR][NC];
-    Pack<uint8_t, V> a[NR][NC];
+    const unsigned h0 = at.row * BH, w0 = at.col * BW, oh0 = at.row * BR + LO_R, ow0 = at.col * BC + LO_C;
+    grad_t g[NR][NC][V];
+    unsigned a[NR][NC][V];
 #pragma unroll
     for (int r = 0; r < NR; ++r) {
+      const unsigned oh = oh0 + r;
+      // window (oh, ow0), which may be the one before the first: a signed offset
+      const int o = int(((at.outer * OH + oh) * OW + ow0) * step + at.pack * V);
+      const T* gr = dy + o;
+      const uint8_t* ar = argmax + o;
 #pragma unroll
       for (int c = 0; c < NC; ++c) {
-        const int oh = oh0 + r, ow = ow0 + c;
-        const bool inside = unsigned(oh) < unsigned(OH) && unsigned(ow) < unsigned(OW);
-        const int o = os + (min(max(oh, 0), OH - 1) * OW + min(max(ow, 0), OW - 1)) * step;
-        g[r][c] = *reinterpret_cast<const Pack<T, V>*>(dy + o);
+        const bool inside = oh < OH && ow0 + c < OW;  // (unsigned: a window before the first is past the last)
+        Pack<T, V> gp;
+        Pack<uint8_t, V> ap;
+        if constexpr (V == 1) {  // a byte loaded into its own register: no masking before the comparisons
+          unsigned t = 0xFFu;
+          gp.v[0] = from_float<T>(0.f);
+          if (inside) {
+            t = ar[c];
+            gp.v[0] = gr[c];
+          }
+          a[r][c][0] = t;
+        } else {
 #pragma unroll
-        for (int j = 0; j < V; ++j) a[r][c].v[j] = 0xFF;
-        if (inside) a[r][c] = *reinterpret_cast<const Pack<uint8_t, V>*>(argmax + o);
+          for (int j = 0; j < V; ++j) ap.v[j] = 0xFF;
+          if (inside) {
+            gp = *reinterpret_cast<const Pack<T, V>*>(gr + c * step);
+            ap = *reinterpret_cast<const Pack<uint8_t, V>*>(ar + c * step);
+          }
+#pragma unroll
+          for (int j = 0; j < V; ++j) a[r][c][j] = ap.v[j];
+        }
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          if constexpr (disjoint) {
+            g[r][c][j] = gp.v[j];
+          } else {
+            g[r][c][j] = to_float(gp.v[j]);
+          }
+        }
       }
     }
     Pack<T, V> out[BH][BW];
@@ -236,31 +346,39 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
             for (int c = 0; c < NC; ++c) {
               const int kw = P + dc - SW * (LO_C + c);
               if (kw < 0 || kw >= KW) continue;
-              const bool hit = a[r][c].v[j] == kh * KW + kw;
+              const bool hit = a[r][c][j] == unsigned(kh * KW + kw);
               if constexpr (disjoint) {
-                only = hit ? g[r][c].v[j] : only;
+                only = hit ? g[r][c][j] : only;
               } else if (hit) {
-                sum += to_float(g[r][c].v[j]);
+                sum += g[r][c][j];
               }
             }
           }
-          out[dr][dc].v[j] = disjoint ? only : from_float<T>(sum);
+          if constexpr (disjoint) {
+            out[dr][dc].v[j] = only;
+          } else {
+            out[dr][dc].v[j] = from_float<T>(sum);
+          }
         }
       }
     }
-    const int xs = (at.outer * H * W + h0 * W + w0) * step + at.pack * V;
+    // A row past the input's last is stored to the last, before it (rows go last to first), so the
+    // last row's own values land last: no test per element.
+    bool col_inside[BW];
 #pragma unroll
-    for (int dr = 0; dr < BH; ++dr) {
-      if (h0 + dr >= H) continue;  // the block's overhang
+    for (int dc = 0; dc < BW; ++dc) col_inside[dc] = vector || w0 + dc < W;
+#pragma unroll
+    for (int dr = BH - 1; dr >= 0; --dr) {
+      T* row = dx + ((at.outer * H + min(h0 + dr, H - 1)) * W + w0) * step + at.pack * V;
       if constexpr (vector) {
-        Pack<T, BW> row;
+        Pack<T, BW> v;
 #pragma unroll
-        for (int dc = 0; dc < BW; ++dc) row.v[dc] = out[dr][dc].v[0];
-        *reinterpret_cast<Pack<T, BW>*>(dx + xs + dr * W) = row;
+        for (int dc = 0; dc < BW; ++dc) v.v[dc] = out[dr][dc].v[0];
+        *reinterpret_cast<Pack<T, BW>*>(row) = v;
       } else {
 #pragma unroll
         for (int dc = 0; dc < BW; ++dc) {
-          if (w0 + dc < W) *reinterpret_cast<Pack<T, V>*>(dx + xs + (dr * W + dc) * step) = out[dr][dc];
+          if (col_inside[dc]) *reinterpret_cast<Pack<T, V>*>(row + dc * step) = out[dr][dc];
         }
       }
     }
@@ -402,8 +520,9 @@ __global__ void backward_general_kernel(const T* __restrict__ dy, const arg_t* _
 // windows pay; channels_last, a thread's pack of channels is already 16 bytes wide per position.
 template <int KH, int S, bool channels_last>
 struct FastTiles {
-  static constexpr int R = channels_last ? 1 : (KH == 3 ? 4 : 2), CW = channels_last ? 1 : (S == 1 ? 2 : 1);
-  static constexpr int BR = 1, BC = channels_last ? 1 : 2;
+  static constexpr int R = channels_last ? 1 : (KH == 3 ? (S == 1 ? 8 : 4) : 2);
+  static constexpr int CW = channels_last ? 1 : (KH == 3 ? (S == 1 ? 4 : 2) : 1);
+  static constexpr int BR = channels_last ? 1 : 2, BC = channels_last ? 1 : 2;
 };
 
 // Whether the fast paths take the launch: a fixed window (max_pool2d::with_window), every tensor under
@@ -450,8 +569,8 @@ void forward(const T* x, T* y, void* argmax, int argmax_bytes, const PoolShape& 
           using Tile = FastTiles<KH, SH, cl>;
           const Tiles tiles = tiles_of(s, (s.OH + Tile::R - 1) / Tile::R, (s.OW + Tile::CW - 1) / Tile::CW, v);
           forward_tile_kernel<T, v, cl, KH, KW, SH, SW, Tile::R, Tile::CW, decltype(training)::value>
-              <<<blocks_for(tiles.items), THREADS, 0, stream>>>(x, y, static_cast<uint8_t*>(argmax), s, tiles,
-                                                               int(window.pad_h), int(window.pad_w));
+              <<<blocks_for(tiles.items), THREADS, 0, stream>>>(ForwardArgs<T>{
+                  x, y, static_cast<uint8_t*>(argmax), s, tiles, int(window.pad_h), int(window.pad_w)});
         };
         auto with_training = [&](auto layout) {
           if (argmax != nullptr) {
