@@ -216,10 +216,11 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
             const int64_t iw = ow * w.sw() - w.pw() + static_cast<int64_t>(tap % w.kw()) * w.dw();
             if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) plane[ih * s.W + iw] += static_cast<acc_t>(dyr[ow]);
           };
+          // (In output order, left edge, interior, right edge: an input's sum adds its windows' gradients in
+          // their row-major order, as PyTorch's kernel and our CUDA kernels do, so the sums are equal bit for bit.)
           const bool inside = oh >= oh_lo && oh < oh_hi;
           for (int64_t ow = 0; ow < (inside ? ow_lo : s.OW); ++ow) add_checked(ow);
           if (!inside) continue;
-          for (int64_t ow = ow_hi; ow < s.OW; ++ow) add_checked(ow);
           plane_t* corner = plane + h0 * s.W - w.pw();
           for (int64_t ow = ow_lo; ow < ow_hi; ++ow) {
             const auto tap = static_cast<uint64_t>(ar[ow]);
@@ -233,6 +234,7 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
             }
             target += static_cast<acc_t>(dyr[ow]);
           }
+          for (int64_t ow = ow_hi; ow < s.OW; ++ow) add_checked(ow);
         }
       };
       scalar_t* dxp = dx + p * s.H * s.W;
