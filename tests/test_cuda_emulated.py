@@ -209,8 +209,36 @@ def check_max_pool2d(emulated, x, k, s, p, d, ceil, channels_last, offset):
                                           dx.data_ptr(), *geometry) == 0
     dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g.contiguous(memory_format=fmt), am_cpu, H, W, k, s, p, d,
                                                       channels_last)
-    tol = dict(rtol=0, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
-    torch.testing.assert_close(dx.double(), dx_cpu.double(), **tol, msg=lambda m: f"{(k, s, p, ceil, x.shape)}: {m}")
+    # Bit for bit: the same sums in the same order (the windows' row-major order) as the CPU kernels.
+    assert torch.equal(bits(dx), bits(dx_cpu)) and torch.equal(dx.isnan(), dx_cpu.isnan()), (k, s, p, ceil, x.shape)
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 2), (3, 1), (2, 2)])
+def test_max_pool2d_index_width(emulated, kernel, stride):
+    """Which kernels a launch picks around 2^31 elements (record mode: nothing is read or written):
+    the fast paths' 32-bit offsets while every tensor has fewer than 2^31 elements, the general
+    path's 64-bit indices past that, in both layouts and directions."""
+    def recorded(N, C, H, W, channels_last, direction):
+        OH, OW = (pool_output_size(n, kernel, stride, 0, 1, False) for n in (H, W))
+        geometry = (N, C, H, W, OH, OW, channels_last, kernel, kernel, stride, stride, 0, 0, 1, 1)
+        emulated.set_record_only(1)
+        try:
+            if direction == "fwd":
+                assert emulated.max_pool2d_forward_c(DTYPE_CODE[torch.float32], None, None, None, 1, *geometry) == 0
+            else:
+                assert emulated.max_pool2d_backward_c(DTYPE_CODE[torch.float32], None, None, 1, None, *geometry) == 0
+            return [emulated.recorded_kernel(i).decode() for i in range(emulated.recorded_count())]
+        finally:
+            emulated.set_record_only(0)
+
+    H = W = 1024
+    under, over = 2044, 2049  # channels of 2^20 elements: under 2^31 in all (whole packs), and past it
+    for channels_last in (0, 1):
+        for direction in ("fwd", "bwd"):
+            small = recorded(1, under, H, W, channels_last, direction)
+            large = recorded(1, over, H, W, channels_last, direction)
+            assert len(small) == 1 and ("tile_kernel" in small[0] or "block_kernel" in small[0]), small
+            assert len(large) == 1 and "general_kernel" in large[0] and "long" in large[0], large
 
 
 def test_add_relu(emulated):

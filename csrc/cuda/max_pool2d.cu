@@ -13,6 +13,7 @@
 //  General path (any window, padding, dilation; 64-bit indices; int32 argmax; odd layouts): a thread
 //  per output (forward) or input (backward) position, and, channels_last, per pack of channels when
 //  C and the pointers allow.
+#include <cstring>
 #include <limits>
 
 #include "common.cuh"
@@ -105,6 +106,15 @@ __device__ __forceinline__ T narrow(float f) {
   }
 #endif
   return from_float<T>(f);
+}
+
+// Byte j of w, zero-extended: one PRMT (a shift and a mask otherwise).
+__device__ __forceinline__ unsigned byte_of(unsigned w, int j) {
+#ifdef __CUDA_ARCH__
+  return __byte_perm(w, 0u, 0x4440u + unsigned(j));
+#else
+  return (w >> (8 * j)) & 0xFFu;
+#endif
 }
 
 // The tiles of a launch: item i is pack i % packs of channels (channels_last; NCHW one "pack") of
@@ -270,10 +280,12 @@ __global__ void forward_tile_kernel(const __grid_constant__ ForwardArgs<T> args)
 // BC cells of SH x SW inputs, rows [h0, h0 + BR * SH) and columns [w0, w0 + BC * SW), and the
 // windows whose taps reach them: window rows oh0 + LO_R ... oh0 + HI_R (oh0 = h0 / SH), likewise the
 // columns. Their (dy, argmax) are read once; a window outside the output reads as argmax 0xFF, which
-// no tap matches. Each input sums the gradients of the windows whose argmax it is in the windows'
-// row-major order (the CPU kernel's); where windows cannot overlap (2x2/2), the one that can reach
-// an input gives it its gradient unchanged, as the CPU kernel does. `vector`: NCHW, a block row is
-// stored as one pack (W a multiple of BC * SW, dx aligned to it).
+// no tap matches. Each input sums the gradients of the windows whose argmax it is, in the CPU
+// kernels' order, so that the sums are theirs bit for bit: NCHW the windows' row-major order (its
+// scatter's), channels_last the taps' row-major order, which is the windows' backwards (its
+// gather's). Where windows cannot overlap (2x2/2), the one that can reach an input gives it its
+// gradient unchanged, as the CPU kernel does. `vector`: NCHW, a block row is stored as one pack (W a
+// multiple of BC * SW, dx aligned to it).
 template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int P, int BR, int BC, bool vector>
 __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* __restrict__ argmax, T* __restrict__ dx,
                                       PoolShape s, Tiles tiles) {
@@ -293,14 +305,14 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
     for (int r = 0; r < NR; ++r) {
       const unsigned oh = oh0 + r;
       // window (oh, ow0), which may be the one before the first: a signed offset
-      const int o = int(((at.outer * OH + oh) * OW + ow0) * step + at.pack * V);
+      const unsigned orow = ((at.outer * OH + oh) * OW + ow0) * step + at.pack * V;
+      const int o = int(orow);
       const T* gr = dy + o;
       const uint8_t* ar = argmax + o;
 #pragma unroll
       for (int c = 0; c < NC; ++c) {
         const bool inside = oh < OH && ow0 + c < OW;  // (unsigned: a window before the first is past the last)
         Pack<T, V> gp;
-        Pack<uint8_t, V> ap;
         if constexpr (V == 1) {  // a byte loaded into its own register: no masking before the comparisons
           unsigned t = 0xFFu;
           gp.v[0] = from_float<T>(0.f);
@@ -309,15 +321,25 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
             gp.v[0] = gr[c];
           }
           a[r][c][0] = t;
-        } else {
+        } else {  // the argmax pack as words, one default per word, bytes taken out one by one
+          constexpr int WORDS = V / 4;
+          Pack<unsigned, WORDS> words;
 #pragma unroll
-          for (int j = 0; j < V; ++j) ap.v[j] = 0xFF;
-          if (inside) {
-            gp = *reinterpret_cast<const Pack<T, V>*>(gr + c * step);
-            ap = *reinterpret_cast<const Pack<uint8_t, V>*>(ar + c * step);
+          for (int k = 0; k < WORDS; ++k) words.v[k] = ~0u;
+          constexpr int G_WORDS = V * int(sizeof(T)) / 4;  // the gradients too: one default per word
+          Pack<unsigned, G_WORDS> g_words;
+#pragma unroll
+          for (int k = 0; k < G_WORDS; ++k) g_words.v[k] = 0u;
+          if (inside) {  // (an offset mod 2^32, right for the windows inside: one IMAD.WIDE.U32 per address)
+            const unsigned oc = orow + c * step;
+            g_words = *reinterpret_cast<const Pack<unsigned, G_WORDS>*>(reinterpret_cast<const char*>(dy) +
+                                                                       wide_product(oc, sizeof(T)));
+            words = *reinterpret_cast<const Pack<unsigned, WORDS>*>(argmax + wide_product(oc, 1u));
           }
+          static_assert(sizeof(gp) == sizeof(g_words));
+          memcpy(&gp, &g_words, sizeof(gp));
 #pragma unroll
-          for (int j = 0; j < V; ++j) a[r][c][j] = ap.v[j];
+          for (int j = 0; j < V; ++j) a[r][c][j] = byte_of(words.v[j / 4], j % 4);
         }
 #pragma unroll
         for (int j = 0; j < V; ++j) {
@@ -339,11 +361,13 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
           float sum = 0.f;
           T only = from_float<T>(0.f);
 #pragma unroll
-          for (int r = 0; r < NR; ++r) {
+          for (int rr = 0; rr < NR; ++rr) {
+            const int r = channels_last ? NR - 1 - rr : rr;  // (the CPU kernels' order, above)
             const int kh = P + dr - SH * (LO_R + r);  // the tap row of window row r at input row dr
             if (kh < 0 || kh >= KH) continue;
 #pragma unroll
-            for (int c = 0; c < NC; ++c) {
+            for (int cc = 0; cc < NC; ++cc) {
+              const int c = channels_last ? NC - 1 - cc : cc;
               const int kw = P + dc - SW * (LO_C + c);
               if (kw < 0 || kw >= KW) continue;
               const bool hit = a[r][c][j] == unsigned(kh * KW + kw);
@@ -516,13 +540,18 @@ __global__ void backward_general_kernel(const T* __restrict__ dy, const arg_t* _
 // Launchers
 
 // The fast paths' tiles (forward: R x CW outputs; backward: BR x BC cells of stride inputs) per
-// window and layout: NCHW, enough outputs per thread that the separable maximum and the shared
-// windows pay; channels_last, a thread's pack of channels is already 16 bytes wide per position.
-template <int KH, int S, bool channels_last>
+// window, layout and element size: NCHW, enough outputs per thread that the separable maximum and
+// the shared windows pay, and (backward) enough inputs that each window's (dy, argmax) serves several;
+// channels_last, a thread's pack of channels is already 16 bytes wide per position, and only 3x3/1
+// fp32 takes more than one position (2 outputs forward, 2 x 2 inputs backward: ~100 registers; the
+// 16-bit types would need twice as many).
+template <int KH, int S, bool channels_last, int BYTES>
 struct FastTiles {
+  static constexpr bool wide = KH == 3 && S == 1 && BYTES == 4;  // channels_last 3x3/1 fp32
   static constexpr int R = channels_last ? 1 : (KH == 3 ? (S == 1 ? 8 : 4) : 2);
-  static constexpr int CW = channels_last ? 1 : (KH == 3 ? (S == 1 ? 4 : 2) : 1);
-  static constexpr int BR = channels_last ? 1 : 2, BC = channels_last ? 1 : 2;
+  static constexpr int CW = channels_last ? (wide ? 2 : 1) : (KH == 3 ? (S == 1 ? 4 : 2) : 1);
+  static constexpr int BR = channels_last ? (wide ? 2 : 1) : (KH == 3 && S == 1 ? 4 : 2);
+  static constexpr int BC = channels_last ? (wide ? 2 : 1) : (KH == 3 && S == 1 ? 4 : 2);
 };
 
 // Whether the fast paths take the launch: a fixed window (max_pool2d::with_window), every tensor under
@@ -566,7 +595,7 @@ void forward(const T* x, T* y, void* argmax, int argmax_bytes, const PoolShape& 
         auto launch = [&](auto layout, auto training) {
           constexpr bool cl = decltype(layout)::value;
           constexpr int v = cl ? V : 1;
-          using Tile = FastTiles<KH, SH, cl>;
+          using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
           const Tiles tiles = tiles_of(s, (s.OH + Tile::R - 1) / Tile::R, (s.OW + Tile::CW - 1) / Tile::CW, v);
           forward_tile_kernel<T, v, cl, KH, KW, SH, SW, Tile::R, Tile::CW, decltype(training)::value>
               <<<blocks_for(tiles.items), THREADS, 0, stream>>>(ForwardArgs<T>{
@@ -611,7 +640,7 @@ void backward(const T* dy, const void* argmax, int argmax_bytes, T* dx, const Po
         auto launch = [&](auto layout, auto pad, auto vector) {
           constexpr bool cl = decltype(layout)::value;
           constexpr int v = cl ? V : 1;
-          using Tile = FastTiles<KH, SH, cl>;
+          using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
           const Tiles tiles = tiles_of(s, (s.H + Tile::BR * SH - 1) / (Tile::BR * SH),
                                        (s.W + Tile::BC * SW - 1) / (Tile::BC * SW), v);
           backward_block_kernel<T, v, cl, KH, KW, SH, SW, decltype(pad)::value, Tile::BR, Tile::BC,
@@ -625,7 +654,7 @@ void backward(const T* dy, const void* argmax, int argmax_bytes, T* dx, const Po
             launch(layout, std::integral_constant<int, 0>{}, vector);
           }
         };
-        constexpr int row = FastTiles<KH, SH, false>::BC * SW;  // NCHW: inputs per block row
+        constexpr int row = FastTiles<KH, SH, false, int(sizeof(T))>::BC * SW;  // NCHW: inputs per block row
         const bool vector = !s.channels_last && s.W % row == 0 && reinterpret_cast<uintptr_t>(dx) % (row * sizeof(T)) == 0;
         if (s.channels_last) {
           with_pad(std::true_type{}, std::false_type{});
