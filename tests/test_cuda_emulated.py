@@ -17,10 +17,10 @@ DTYPE_CODE = {getattr(torch, name): code for name, code in emulation.DTYPE_CODE.
 
 
 @pytest.fixture(scope="module")
-def emulated(tmp_path_factory):
+def emulated():
     if emulation.unavailable_reason():
         pytest.skip(emulation.unavailable_reason())
-    return emulation.build(tmp_path_factory.mktemp("cuda_emulation"))
+    return emulation.library()
 
 
 def layout_of(t):

@@ -1,5 +1,5 @@
-"""The CUDA kernels as the build compiles them for sm_90 (nvcc with setup.py's and torch's flags; no GPU
-needed), and which of them a benchmark case runs: the launchers, built for the CPU (emulation.py) in
+"""The CUDA kernels as the build compiles them for sm_90 (the built extension's own code when it is
+current, else nvcc here with setup.py's and torch's flags; no GPU needed), and which of them a benchmark case runs: the launchers, built for the CPU (emulation.py) in
 record mode, say which kernel instantiation each launch uses, so the choice is the launchers' own."""
 import dataclasses
 import functools
@@ -20,7 +20,7 @@ SOURCES = ("lrn", "max_pool2d", "add_relu")  # csrc/cuda/<stem>.cu
 class Kernel:
     name: str  # normalised: kernel<template arguments>, no namespaces
     registers: int
-    spill_bytes: int
+    stack_bytes: int  # the thread's stack frame in local memory: spills (and local arrays); 0 is the goal
     instructions: list  # [(address, text)]
 
 
@@ -64,68 +64,89 @@ def normalise(name):
 
 
 def nvcc_flags():
-    """The build's nvcc flags (setup.py's and torch's) for sm_90, as a cubin with ptxas' report."""
+    """The build's nvcc flags (setup.py's and torch's) for sm_90, as a cubin."""
     from torch.utils.cpp_extension import COMMON_NVCC_FLAGS
 
     settings = runpy.run_path(os.path.join(ROOT, "setup.py"), run_name="settings")
-    return [*settings["NVCC_FLAGS"], *COMMON_NVCC_FLAGS, "-arch=sm_90", "-cubin", "-Xptxas", "-v",
-            f"-I{os.path.join(ROOT, 'csrc')}"]
+    return [*settings["NVCC_FLAGS"], *COMMON_NVCC_FLAGS, "-arch=sm_90", "-cubin", f"-I{os.path.join(ROOT, 'csrc')}"]
 
 
-@functools.lru_cache(maxsize=None)
-def compiled(stem):
-    """{normalised name: Kernel} of csrc/cuda/<stem>.cu compiled for sm_90."""
-    with tempfile.TemporaryDirectory() as work:
-        cubin = os.path.join(work, f"{stem}.cubin")
-        source = os.path.join(ROOT, "csrc", "cuda", f"{stem}.cu")
+def built_extension():
+    """The built extension (cnnkernels/_C*.so) if it holds sm_90 code and is newer than every file in
+    csrc/: its kernels are then exactly what would be compiled here (same flags), without the minutes
+    nvcc takes. Else None."""
+    package = os.path.join(ROOT, "cnnkernels")
+    found = [os.path.join(package, f) for f in os.listdir(package) if f.startswith("_C.") and f.endswith(".so")]
+    if len(found) != 1:
+        return None
+    sources = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(ROOT, "csrc")) for f in files]
+    if os.path.getmtime(found[0]) < max(map(os.path.getmtime, sources)):
+        return None
+    listed = subprocess.run([tool("cuobjdump"), "-lelf", found[0]], capture_output=True, text=True).stdout
+    return found[0] if "sm_90" in listed else None
+
+
+def compile_sources(work):
+    """csrc/cuda/*.cu compiled for sm_90 into work/: the cubins' paths."""
+    cubins = []
+    for stem in SOURCES:
+        source, cubin = os.path.join(ROOT, "csrc", "cuda", f"{stem}.cu"), os.path.join(work, f"{stem}.cubin")
         built = subprocess.run([tool("nvcc"), *nvcc_flags(), source, "-o", cubin], capture_output=True, text=True)
         if built.returncode != 0:
             raise RuntimeError(f"nvcc failed on {source}:\n{built.stderr[-3000:]}")
-        dump = subprocess.run([tool("cuobjdump"), "-sass", cubin], capture_output=True, text=True, check=True).stdout
-    resources = {}  # mangled -> (registers, spill bytes), from ptxas -v
-    current = None
-    for line in built.stderr.splitlines():
-        m = re.search(r"Compiling entry function '(\S+)'", line)
-        if m:
-            current = m.group(1)
-        m = re.search(r"(\d+) bytes spill stores", line)
-        if m and current:
-            resources.setdefault(current, [0, 0])[1] = int(m.group(1))
-        m = re.search(r"Used (\d+) registers", line)
-        if m and current:
-            resources.setdefault(current, [0, 0])[0] = int(m.group(1))
-    parts = re.split(r"\n\s*Function : (\S+)\n", dump)
+        cubins.append(cubin)
+    return cubins
+
+
+def read_kernels(binary):
+    """{normalised name: Kernel} of the sm_90 code in a cubin or a library with CUDA code."""
+    def dump(option):
+        return subprocess.run([tool("cuobjdump"), option, "-arch", "sm_90", binary], capture_output=True, text=True,
+                              check=True).stdout
+
+    resources = {symbol: (int(registers), int(stack)) for symbol, registers, stack
+                 in re.findall(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+)", dump("-res-usage"))}
+    parts = re.split(r"\n\s*Function : (\S+)\n", dump("-sass"))
     mangled = parts[1::2]
     demangled = subprocess.run([tool("c++filt")], input="\n".join(mangled), capture_output=True, text=True,
                                check=True).stdout.splitlines()
     kernels = {}
     for symbol, readable, body in zip(mangled, demangled, parts[2::2]):
-        registers, spills = resources.get(symbol, (0, 0))
         name = normalise(readable)
-        kernels[name] = Kernel(name, registers, spills, sass.parse(body))
+        kernels[name] = Kernel(name, *resources[symbol], sass.parse(body))
     return kernels
 
 
 @functools.lru_cache(maxsize=None)
-def _launchers():
-    library = emulation.build(tempfile.mkdtemp(prefix="cnnkernels-sass-"))
-    library.set_record_only(1)
-    return library
+def compiled():
+    """{normalised name: Kernel} of every CUDA kernel for sm_90: the built extension's when it is
+    current (built_extension), else compiled here from csrc/cuda."""
+    extension = built_extension()
+    if extension:
+        return read_kernels(extension)
+    kernels = {}
+    with tempfile.TemporaryDirectory() as work:
+        for cubin in compile_sources(work):
+            kernels.update(read_kernels(cubin))
+    return kernels
 
 
 def launches(call):
     """[(normalised kernel name, grid, block)] that call(library) launches, the launchers run in record
     mode (pointers may be None: nothing is read or written)."""
-    library = _launchers()
-    library.set_record_only(1)  # (clears what was recorded)
-    call(library)
-    return [(normalise(re.search(r"Kernel = (.*?); Args", library.recorded_kernel(i).decode()).group(1)),
-             library.recorded_grid(i), library.recorded_block(i)) for i in range(library.recorded_count())]
+    library = emulation.library()
+    library.set_record_only(1)
+    try:
+        call(library)
+        return [(normalise(re.search(r"Kernel = (.*?); Args", library.recorded_kernel(i).decode()).group(1)),
+                 library.recorded_grid(i), library.recorded_block(i)) for i in range(library.recorded_count())]
+    finally:
+        library.set_record_only(0)  # (the tests share the library and run its kernels)
 
 
 def kernel(name):
-    """The compiled Kernel of that normalised name, from whichever source file defines it."""
-    for stem in SOURCES:
-        if name in compiled(stem):
-            return compiled(stem)[name]
-    raise KeyError(f"no compiled kernel {name}")
+    """The compiled Kernel of that normalised name."""
+    try:
+        return compiled()[name]
+    except KeyError:
+        raise KeyError(f"no compiled kernel {name}") from None

@@ -5,9 +5,11 @@ notes which kernel instantiation ran with which grid (what benchmarks.sass asks 
 The launchers are reached through C entry points (emulation_api.cpp). tests/test_cuda_emulated.py
 runs the kernels this way against PyTorch."""
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -96,3 +98,9 @@ def build(work):
     lib.recorded_kernel.restype = ctypes.c_char_p
     lib.recorded_grid.restype = lib.recorded_block.restype = ctypes.c_uint
     return lib
+
+
+@functools.lru_cache(maxsize=None)
+def library():
+    """The emulation built once per process (about a minute) and shared: by the tests and the report."""
+    return build(tempfile.mkdtemp(prefix="cnnkernels-emulation-"))

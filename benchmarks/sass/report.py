@@ -24,7 +24,7 @@ class Row:
     layout: str
     kernel: str
     registers: int
-    spill_bytes: int
+    stack_bytes: int
     blocks_per_sm: int
     instructions_per_element: float
     alu_per_element: float
@@ -99,7 +99,7 @@ def rows(dtypes=("float32", "bfloat16", "float16"), layouts=("nchw", "nhwc"), di
                         target = model.TARGETS[(case.op, direction)]
                         found.append(Row(
                             op=case.op, direction=direction, shape_name=case.shape_name, dtype=dtype, layout=layout,
-                            kernel=name, registers=kernel.registers, spill_bytes=kernel.spill_bytes,
+                            kernel=name, registers=kernel.registers, stack_bytes=kernel.stack_bytes,
                             blocks_per_sm=blocks_per_sm(kernel.registers), instructions_per_element=per[0],
                             alu_per_element=per[1], mufu_per_element=per[2],
                             edge_per_element=counts.edge_instructions / per_iteration, loads_per_iteration=counts.loads,
@@ -126,11 +126,11 @@ def write_csv(found, path):
 
 
 def print_table(found):
-    print(f"{'op':<11}{'dir':<4}{'shape':<17}{'dtype':<9}{'layout':<6}{'regs':>5}{'blk':>4}{'ins/el':>8}{'alu':>6}"
+    print(f"{'op':<11}{'dir':<4}{'shape':<17}{'dtype':<9}{'layout':<6}{'regs':>5}{'stack':>6}{'blk':>4}{'ins/el':>8}{'alu':>6}"
           f"{'mufu':>6}{'edge':>6}{'ldg':>4}{'budget':>8}{'pred%':>7}{'target':>7}  kernel")
     for r in found:
         flag = "" if r.within_budget else "  OVER"
         print(f"{r.op:<11}{r.direction:<4}{r.shape_name:<17}{r.dtype:<9}{r.layout:<6}{r.registers:>5}"
-              f"{r.blocks_per_sm:>4}{r.instructions_per_element:>8.1f}{r.alu_per_element:>6.1f}"
+              f"{r.stack_bytes:>6}{r.blocks_per_sm:>4}{r.instructions_per_element:>8.1f}{r.alu_per_element:>6.1f}"
               f"{r.mufu_per_element:>6.2f}{r.edge_per_element:>6.1f}{r.loads_per_iteration:>4}{r.budget_per_element:>8.1f}"
               f"{r.predicted_pct_of_copy:>7.0f}{r.target_pct_of_copy:>7.0f}  {r.kernel}{flag}")

@@ -84,12 +84,14 @@ def _max_pool2d_backward_kernel(dy_ptr, argmax_ptr, dx_ptr, PLANES, CHANNELS, H,
     plane, ih, iw, c, pmask, cmask = _tile(PLANES, CHANNELS, H, W, INDEX64, BLOCK_P, BLOCK_C)
     mask = pmask[:, None] & cmask[None, :]
     acc = tl.zeros([BLOCK_P, BLOCK_C], dtype=tl.float32)
-    if DILATED:  # every tap: the window whose tap (ki, kj) lands here, if any
-        for ki in tl.static_range(KH):
+    if DILATED:  # every tap: the window whose tap (ki, kj) lands here, if any, in the outputs' order
+        for i in tl.static_range(KH):  # (as PyTorch adds them: a later tap is an earlier window)
+            ki = KH - 1 - i
             th = ih + PH - ki * DH  # = oh * SH for the window whose tap ki lands here
             oh = th // SH
             row_ok = (th >= 0) & (th % SH == 0) & (oh < OH)
-            for kj in tl.static_range(KW):
+            for j in tl.static_range(KW):
+                kj = KW - 1 - j
                 tw = iw + PW - kj * DW
                 ow = tw // SW
                 valid = (row_ok & (tw >= 0) & (tw % SW == 0) & (ow < OW))[:, None] & mask

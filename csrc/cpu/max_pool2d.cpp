@@ -216,8 +216,7 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
             const int64_t iw = ow * w.sw() - w.pw() + static_cast<int64_t>(tap % w.kw()) * w.dw();
             if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W) plane[ih * s.W + iw] += static_cast<acc_t>(dyr[ow]);
           };
-          // (In output order, left edge, interior, right edge: an input's sum adds its windows' gradients in
-          // their row-major order, as PyTorch's kernel and our CUDA kernels do, so the sums are equal bit for bit.)
+          // In the outputs' order (PyTorch's: the same sums): the left edge, the interior, the right edge.
           const bool inside = oh >= oh_lo && oh < oh_hi;
           for (int64_t ow = 0; ow < (inside ? ow_lo : s.OW); ++ow) add_checked(ow);
           if (!inside) continue;
@@ -252,7 +251,9 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
   });
 }
 
-// For each input row (or column) i, the windows covering it: window `out` has its tap `tap` at i.
+// For each input row (or column) i, the windows covering it, in ascending order (PyTorch adds a
+// pixel's gradients in the order of the outputs: so do we, for the same rounding): window `out` has
+// its tap `tap` at i.
 struct Covers {
   struct Cover {
     int64_t out, tap;
@@ -262,7 +263,7 @@ struct Covers {
   Covers(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
     for (int64_t i = 0; i < in; ++i) {
       first.push_back(static_cast<int64_t>(list.size()));
-      for (int64_t t = 0; t < kernel; ++t) {
+      for (int64_t t = kernel - 1; t >= 0; --t) {  // (a later tap is an earlier window)
         const int64_t o = max_pool2d::window_with_tap_at<int64_t>(i, t, stride, pad, dilation, out);
         if (o >= 0) list.push_back({o, t});
       }
@@ -272,7 +273,7 @@ struct Covers {
 };
 
 // channels_last backward: gathers. Each input pixel sums, channel by channel, the gradients of the
-// windows covering it whose argmax it is (vectorised along the channels), in a fixed order, in dx's
+// windows covering it whose argmax it is (vectorised along the channels), in the outputs' order, in dx's
 // own pixel for fp32/fp64 or a float one converted once: no zero-fill pass over dx, no float plane,
 // and a tap that is no window's argmax never matches. (A scatter, and a block of channels' sums kept
 // in registers, were both slower: benchmarks/results/cpu-notes.md.)
