@@ -280,12 +280,11 @@ __global__ void forward_tile_kernel(const __grid_constant__ ForwardArgs<T> args)
 // BC cells of SH x SW inputs, rows [h0, h0 + BR * SH) and columns [w0, w0 + BC * SW), and the
 // windows whose taps reach them: window rows oh0 + LO_R ... oh0 + HI_R (oh0 = h0 / SH), likewise the
 // columns. Their (dy, argmax) are read once; a window outside the output reads as argmax 0xFF, which
-// no tap matches. Each input sums the gradients of the windows whose argmax it is, in the CPU
-// kernels' order, so that the sums are theirs bit for bit: NCHW the windows' row-major order (its
-// scatter's), channels_last the taps' row-major order, which is the windows' backwards (its
-// gather's). Where windows cannot overlap (2x2/2), the one that can reach an input gives it its
-// gradient unchanged, as the CPU kernel does. `vector`: NCHW, a block row is stored as one pack (W a
-// multiple of BC * SW, dx aligned to it).
+// no tap matches. Each input sums the gradients of the windows whose argmax it is in the windows'
+// row-major order (the outputs' order, PyTorch's and the CPU kernels': the same sums, bit for bit);
+// where windows cannot overlap (2x2/2), the one that can reach an input gives it its gradient
+// unchanged, as the CPU kernel does. `vector`: NCHW, a block row is stored as one pack (W a multiple
+// of BC * SW, dx aligned to it).
 template <typename T, int V, bool channels_last, int KH, int KW, int SH, int SW, int P, int BR, int BC, bool vector>
 __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* __restrict__ argmax, T* __restrict__ dx,
                                       PoolShape s, Tiles tiles) {
@@ -361,13 +360,11 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
           float sum = 0.f;
           T only = from_float<T>(0.f);
 #pragma unroll
-          for (int rr = 0; rr < NR; ++rr) {
-            const int r = channels_last ? NR - 1 - rr : rr;  // (the CPU kernels' order, above)
+          for (int r = 0; r < NR; ++r) {
             const int kh = P + dr - SH * (LO_R + r);  // the tap row of window row r at input row dr
             if (kh < 0 || kh >= KH) continue;
 #pragma unroll
-            for (int cc = 0; cc < NC; ++cc) {
-              const int c = channels_last ? NC - 1 - cc : cc;
+            for (int c = 0; c < NC; ++c) {
               const int kw = P + dc - SW * (LO_C + c);
               if (kw < 0 || kw >= KW) continue;
               const bool hit = a[r][c][j] == unsigned(kh * KW + kw);
@@ -513,10 +510,12 @@ __global__ void backward_general_kernel(const T* __restrict__ dy, const arg_t* _
     float sum[V];
 #pragma unroll
     for (int j = 0; j < V; ++j) sum[j] = 0.f;
-    for (index_t ki = 0; ki < index_t(k.kernel_h); ++ki) {
+    // Taps last to first: the covering windows in the outputs' order (a later tap is an earlier window),
+    // PyTorch's and the CPU kernels' order of the sum, so that it is theirs bit for bit.
+    for (index_t ki = index_t(k.kernel_h) - 1; ki >= 0; --ki) {
       const index_t oh = window_with_tap_at(at.row, ki, index_t(k.stride_h), index_t(k.pad_h), index_t(k.dilation_h), OH);
       if (oh < 0) continue;
-      for (index_t kj = 0; kj < kw; ++kj) {
+      for (index_t kj = kw - 1; kj >= 0; --kj) {
         const index_t ow =
             window_with_tap_at(at.col, kj, index_t(k.stride_w), index_t(k.pad_w), index_t(k.dilation_w), OW);
         if (ow < 0) continue;
