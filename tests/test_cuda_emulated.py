@@ -129,8 +129,115 @@ def test_max_pool2d(emulated):
         assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), am.data_ptr(), am.element_size(),
                                               dx.data_ptr(), *geometry) == 0
         dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g, am_cpu, H, W, k, s, p, d, bool(channels_last))
-        tol = dict(rtol=0, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
-        torch.testing.assert_close(dx.double(), dx_cpu.double(), **tol)
+        # the same sums in the same order (the outputs') as the CPU kernels: bit for bit
+        assert torch.equal(bits(dx), bits(dx_cpu)) and torch.equal(dx.isnan(), dx_cpu.isnan()), (k, s, p, d, x.shape)
+
+
+def placed(t, fmt, offset):
+    """A dense copy of t in memory format fmt whose data starts `offset` elements into its storage (1: no
+    longer 16-byte aligned, so the kernels' packed and vector paths must step aside)."""
+    dense = t.contiguous(memory_format=fmt)
+    storage = torch.empty(dense.numel() + offset, dtype=t.dtype)
+    out = storage.as_strided(dense.shape, dense.stride(), offset)
+    out.copy_(dense)
+    return out
+
+
+def bits(t):
+    """t's bit patterns (NaNs made one value): equal bits, not just equal values (-0.0 is not +0.0)."""
+    t = t.contiguous()
+    return t.view({4: torch.int32, 2: torch.int16}[t.element_size()]).masked_fill(t.isnan(), 0)
+
+
+@pytest.mark.skipif(backends.unavailable_reason("cpu") is not None, reason="compares with the C++ CPU kernels")
+def test_max_pool2d_fast_paths(emulated):
+    """The fast paths (3x3/2, 3x3/1, 2x2/2 with square padding: tiles of outputs, blocks of inputs) against the
+    C++ CPU kernels, bit for bit forward (training and inference) and backward, over the edges of their tiles
+    and blocks: planes of 1 to 13 rows and columns (tiles and blocks that overhang, windows in the padding,
+    ceil_mode's last window), channels_last with and without whole 16-byte packs of channels, pointers off
+    16-byte alignment (the packed and vector paths step aside), grids smaller than the work (grid-stride loops).
+    Ties, -0.0 beside +0.0, -inf and NaN in every window's reach."""
+    rng = random.Random(5)
+    torch.manual_seed(5)
+    sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13]
+    cases = 0
+    for (kernel, stride) in [(3, 2), (3, 1), (2, 2)]:
+        for pad in (0, 1):
+            for ceil in (False, True):
+                for _ in range(14):
+                    H, W = rng.choice(sizes), rng.choice(sizes)
+                    OH, OW = (pool_output_size(n, kernel, stride, pad, 1, ceil) for n in (H, W))
+                    if min(OH, OW) < 1:
+                        continue
+                    dtype = rng.choice(list(DTYPE_CODE))
+                    channels_last = rng.random() < 0.5
+                    C = rng.choice([8, 16, 24] if channels_last and rng.random() < 0.7 else [1, 2, 3, 5])
+                    offset = int(rng.random() < 0.25)
+                    emulated.set_max_blocks(rng.choice([1, 2, 1 << 30]))
+                    x = torch.randint(-2, 3, (rng.randint(1, 2), C, H, W)).to(dtype)  # many ties
+                    r = torch.rand(x.shape)
+                    x[r < 0.04] = float("nan")
+                    x[(r > 0.04) & (r < 0.1)] = float("-inf")
+                    x[(r > 0.1) & (r < 0.25)] = -0.0
+                    check_max_pool2d(emulated, x, (kernel,) * 2, (stride,) * 2, (pad,) * 2, (1, 1), ceil,
+                                     channels_last, offset)
+                    cases += 1
+    assert cases > 100
+
+
+def check_max_pool2d(emulated, x, k, s, p, d, ceil, channels_last, offset):
+    """One case of the emulated kernels against the CPU ones: forward with and without argmax, backward."""
+    dtype, (N, C, H, W) = x.dtype, x.shape
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    y_cpu, am_cpu = torch.ops.cnnkernels.max_pool2d_forward(x.contiguous(memory_format=fmt), k, s, p, d, ceil, True)
+    OH, OW = y_cpu.shape[-2:]
+    xc = placed(x, fmt, offset)
+    geometry = (N, C, H, W, OH, OW, int(channels_last), *k, *s, *p, *d)
+    for training in (True, False):
+        y = placed(torch.full(y_cpu.shape, float("nan"), dtype=dtype), fmt, offset)
+        am = placed(torch.full(y_cpu.shape, 77, dtype=am_cpu.dtype), fmt, offset)
+        assert emulated.max_pool2d_forward_c(DTYPE_CODE[dtype], xc.data_ptr(), y.data_ptr(),
+                                             am.data_ptr() if training else None, am.element_size(), *geometry) == 0
+        assert torch.equal(bits(y), bits(y_cpu)) and torch.equal(y.isnan(), y_cpu.isnan()), (k, s, p, ceil, x.shape)
+        if training:
+            assert torch.equal(am, am_cpu), (k, s, p, ceil, x.shape)
+    g = placed(torch.randn(y_cpu.shape).to(dtype), fmt, offset)
+    dx = placed(torch.full(x.shape, float("nan"), dtype=dtype), fmt, offset)
+    amc = placed(am_cpu, fmt, offset)
+    assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), amc.data_ptr(), amc.element_size(),
+                                          dx.data_ptr(), *geometry) == 0
+    dx_cpu = torch.ops.cnnkernels.max_pool2d_backward(g.contiguous(memory_format=fmt), am_cpu, H, W, k, s, p, d,
+                                                      channels_last)
+    # Bit for bit: the same sums in the same order (the windows' row-major order) as the CPU kernels.
+    assert torch.equal(bits(dx), bits(dx_cpu)) and torch.equal(dx.isnan(), dx_cpu.isnan()), (k, s, p, ceil, x.shape)
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 2), (3, 1), (2, 2)])
+def test_max_pool2d_index_width(emulated, kernel, stride):
+    """Which kernels a launch picks around 2^31 elements (record mode: nothing is read or written):
+    the fast paths' 32-bit offsets while every tensor has fewer than 2^31 elements, the general
+    path's 64-bit indices past that, in both layouts and directions."""
+    def recorded(N, C, H, W, channels_last, direction):
+        OH, OW = (pool_output_size(n, kernel, stride, 0, 1, False) for n in (H, W))
+        geometry = (N, C, H, W, OH, OW, channels_last, kernel, kernel, stride, stride, 0, 0, 1, 1)
+        emulated.set_record_only(1)
+        try:
+            if direction == "fwd":
+                assert emulated.max_pool2d_forward_c(DTYPE_CODE[torch.float32], None, None, None, 1, *geometry) == 0
+            else:
+                assert emulated.max_pool2d_backward_c(DTYPE_CODE[torch.float32], None, None, 1, None, *geometry) == 0
+            return [emulated.recorded_kernel(i).decode() for i in range(emulated.recorded_count())]
+        finally:
+            emulated.set_record_only(0)
+
+    H = W = 1024
+    under, over = 2044, 2049  # channels of 2^20 elements: under 2^31 in all (whole packs), and past it
+    for channels_last in (0, 1):
+        for direction in ("fwd", "bwd"):
+            small = recorded(1, under, H, W, channels_last, direction)
+            large = recorded(1, over, H, W, channels_last, direction)
+            assert len(small) == 1 and ("tile_kernel" in small[0] or "block_kernel" in small[0]), small
+            assert len(large) == 1 and "general_kernel" in large[0] and "long" in large[0], large
 
 
 def test_add_relu(emulated):

@@ -19,6 +19,8 @@
 using std::max;
 using std::min;
 
+#define __grid_constant__  // (kernel arguments are ordinary arguments here)
+
 // Launches cannot fail here. (A macro, not a definition of cudaGetLastError: in a process that has
 // loaded the CUDA runtime, that symbol would bind to the real one, which reports no device.)
 inline cudaError_t emulated_last_error() { return cudaSuccess; }

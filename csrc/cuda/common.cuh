@@ -72,9 +72,26 @@ struct FastDivisor {
     magic = uint32_t(((uint64_t(1) << 32) * ((uint64_t(1) << shift) - d)) / d + 1);
   }
   __host__ __device__ __forceinline__ uint32_t div(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    return (__umulhi(n, magic) + n) >> shift;  // n < 2^31: the sum fits 32 bits (ptxas makes 64-bit math of it)
+#else
     return uint32_t((((uint64_t(n) * magic) >> 32) + n) >> shift);
+#endif
   }
 };
+
+// a * b as 64 bits for unsigned 32-bit a and b: one IMAD.WIDE.U32. (From the C++ product ptxas also
+// adds the zero high word of the operands: an ALU instruction per address in a kernel that forms
+// many.)
+__host__ __device__ __forceinline__ uint64_t wide_product(uint32_t a, uint32_t b) {
+#ifdef __CUDA_ARCH__
+  uint64_t product;
+  asm("mul.wide.u32 %0, %1, %2;" : "=l"(product) : "r"(a), "r"(b));
+  return product;
+#else
+  return uint64_t(a) * b;
+#endif
+}
 
 constexpr int THREADS = 256;
 
