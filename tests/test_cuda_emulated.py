@@ -124,7 +124,9 @@ def test_max_pool2d(emulated):
         assert emulated.max_pool2d_forward_c(DTYPE_CODE[dtype], xc.data_ptr(), y.data_ptr(), am.data_ptr(),
                                              am.element_size(), *geometry) == 0
         assert torch.equal(y.nan_to_num(7), y_cpu.nan_to_num(7)) and torch.equal(am, am_cpu)
-        g = torch.randn(y.shape).to(dtype).contiguous(memory_format=fmt)
+        g = torch.randn(y.shape).to(dtype)
+        g.view(-1)[::5] = -0.0  # (added to zero, as PyTorch does: +0.0 in dx)
+        g = g.contiguous(memory_format=fmt)
         dx = poisoned_like(xc, fmt)
         assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), am.data_ptr(), am.element_size(),
                                               dx.data_ptr(), *geometry) == 0
@@ -201,7 +203,9 @@ def check_max_pool2d(emulated, x, k, s, p, d, ceil, channels_last, offset):
         assert torch.equal(bits(y), bits(y_cpu)) and torch.equal(y.isnan(), y_cpu.isnan()), (k, s, p, ceil, x.shape)
         if training:
             assert torch.equal(am, am_cpu), (k, s, p, ceil, x.shape)
-    g = placed(torch.randn(y_cpu.shape).to(dtype), fmt, offset)
+    g = torch.randn(y_cpu.shape).to(dtype)
+    g.view(-1)[::5] = -0.0  # (added to zero, as PyTorch does: +0.0 in dx)
+    g = placed(g, fmt, offset)
     dx = placed(torch.full(x.shape, float("nan"), dtype=dtype), fmt, offset)
     amc = placed(am_cpu, fmt, offset)
     assert emulated.max_pool2d_backward_c(DTYPE_CODE[dtype], g.data_ptr(), amc.data_ptr(), amc.element_size(),

@@ -58,17 +58,21 @@ def run_case(backend, device, shape, cfg, dtype, layout, values=None):
     x = make_layout(x, layout).requires_grad_()
     k, s, p, d, ceil = cfg
     y = CF.max_pool2d(x, k, s, p, d, ceil, backend=backend)
-    grad = make_layout(random_input(y.shape, dtype, device), layout)
+    grad = random_input(y.shape, dtype, device)
+    grad.view(-1)[::7] = -0.0  # (PyTorch adds gradients to zero: a -0.0 alone comes out +0.0)
+    grad = make_layout(grad, layout)
     (dx,) = torch.autograd.grad(y, x, grad)
     ref_y, ref_idx, ref_dx = expected(x, cfg, grad)
     assert torch.equal(y.isnan(), ref_y.isnan()) and torch.equal(y.nan_to_num(), ref_y.nan_to_num()), "output"
     _, idx = CF.max_pool2d(x.detach(), k, s, p, d, ceil, return_indices=True, backend=backend)
     assert idx.dtype == torch.int64 and torch.equal(idx, ref_idx), "indices"
-    low_dx = torch_grad_at_dtype(x, cfg, grad) if dtype in (torch.float16, torch.bfloat16) else None
-    check_accuracy(dx, ref_dx, low_dx, "max_pool2d backward")
+    at_dtype = torch_grad_at_dtype(x, cfg, grad)
+    check_accuracy(dx, ref_dx, at_dtype if dtype in (torch.float16, torch.bfloat16) else None, "max_pool2d backward")
+    zeros = (dx == 0) & (at_dtype == 0)
+    assert torch.equal(dx.signbit() & zeros, at_dtype.signbit() & zeros), "the sign of a zero gradient"
     if dtype in (torch.float32, torch.float64) and not ref_y.isinf().any():  # (no window wholly in padding)
         # PyTorch adds a pixel's gradients in the outputs' order, and so do we: the same sums, to the bit.
-        assert torch.equal(dx, torch_grad_at_dtype(x, cfg, grad)), "gradient not bitwise PyTorch's"
+        assert torch.equal(dx, at_dtype), "gradient not bitwise PyTorch's"
     if layout == "channels_last" and x.dim() == 4 and not x.is_contiguous():  # (1x1 images are both)
         assert y.is_contiguous(memory_format=torch.channels_last)
 

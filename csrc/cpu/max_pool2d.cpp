@@ -226,8 +226,8 @@ void backward_nchw(const scalar_t* dy, const index_t* argmax, scalar_t* dx, cons
             if (tap >= taps) continue;
             plane_t& target = corner[ow * w.sw() + offset[tap]];
             if constexpr (std::is_same_v<plane_t, scalar_t>) {
-              if (w.disjoint()) {  // the one gradient this input gets: a copy, no conversion
-                target = dyr[ow];
+              if (w.disjoint()) {  // the one gradient this input gets, added to zero as PyTorch does (-0 -> +0)
+                target = round_sum<scalar_t>(static_cast<acc_t>(dyr[ow]) + acc_t(0));
                 continue;
               }
             }
@@ -352,7 +352,7 @@ void backward_channels_last(const scalar_t* dy, const index_t* argmax, scalar_t*
   constexpr bool direct = std::is_same_v<acc_t, scalar_t>;
   constexpr bool three = Win::fixed_kh == 3 && Win::fixed_kw == 3;
   constexpr bool stride_two = three && Win::fixed_sh == 2 && Win::fixed_sw == 2;
-  constexpr bool stride_one = three && Win::fixed_sh == 1 && Win::fixed_sw == 1;
+  [[maybe_unused]] constexpr bool stride_one = three && Win::fixed_sh == 1 && Win::fixed_sw == 1;
   const int64_t C = s.C;
   const Covers rows(s.H, s.OH, w.kh(), w.sh(), w.ph(), w.dh());
   const Covers cols(s.W, s.OW, w.kw(), w.sw(), w.pw(), w.dw());

@@ -375,8 +375,8 @@ __global__ void backward_block_kernel(const T* __restrict__ dy, const uint8_t* _
               }
             }
           }
-          if constexpr (disjoint) {
-            out[dr][dc].v[j] = only;
+          if constexpr (disjoint) {  // 0 + the one gradient, as PyTorch's sum: -0.0 becomes +0.0
+            out[dr][dc].v[j] = from_float<T>(to_float(only) + 0.f);
           } else {
             out[dr][dc].v[j] = from_float<T>(sum);
           }
