@@ -189,21 +189,31 @@ def print_table(found):
 
 
 def print_markdown_summary(found):
-    """README's table of predictions: per op, direction, layout, dtype class and backend, over the cases
-    with inputs of 64 MB and more, the range of predicted % of copy against the target."""
+    """README's table of predictions: per op, direction, layout and dtype class, over the cases with inputs
+    of 64 MB and more, each backend's predicted % of copy (range) and instructions per element against
+    the target; "short" where a case misses it."""
     groups = {}
     for r in found:
         if r.input_mb * 2**20 >= BIG:
             width = "fp32" if r.dtype == "float32" else "fp16/bf16"
-            groups.setdefault((r.op, r.direction, r.layout, width, r.backend), []).append(r)
-    print("| op | dir | layout | dtype | backend | instructions/element | budget | predicted % of copy | target |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (op, direction, layout, width, backend), rs in sorted(groups.items()):
-        def span(values, fmt):
-            lo, hi = min(values), max(values)
-            return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
-        met = all(r.within_budget for r in rs)
-        print(f"| {op} | {direction} | {layout} | {width} | {backend} | {span([r.instructions_per_element for r in rs], '{:.0f}')}"
-              f" | {span([r.budget_per_element for r in rs], '{:.0f}')} | "
-              f"{span([r.predicted_pct_of_copy for r in rs], '{:.0f}')}%{'' if met else ' (short)'} | "
-              f"{rs[0].target_pct_of_copy:.0f}% |")
+            groups.setdefault((r.op, r.direction, r.layout, width), []).append(r)
+
+    def span(values):
+        lo, hi = f"{min(values):.0f}", f"{max(values):.0f}"
+        return lo if lo == hi else f"{lo}–{hi}"
+
+    print("| op | dir | layout | dtype | target | CUDA: predicted % of copy (instructions/element, budget) |"
+          " Triton: predicted % of copy (instructions/element) |")
+    print("|---|---|---|---|---|---|---|")
+    for (op, direction, layout, width), rs in sorted(groups.items()):
+        cells = []
+        for backend in ("cuda", "triton"):
+            bs = [r for r in rs if r.backend == backend]
+            if not bs:
+                cells.append("–")
+                continue
+            short = "" if all(r.within_budget for r in bs) else " **short**"
+            budget = f", budget {span([r.budget_per_element for r in bs])}" if backend == "cuda" else ""
+            cells.append(f"{span([r.predicted_pct_of_copy for r in bs])}%{short}"
+                         f" ({span([r.instructions_per_element for r in bs])}{budget})")
+        print(f"| {op} | {direction} | {layout} | {width} | {rs[0].target_pct_of_copy:.0f}% | {cells[0]} | {cells[1]} |")
