@@ -256,17 +256,24 @@ __device__ __forceinline__ void window_sums(const float (&v)[LEN], float (&out)[
   for (int i = 0; i < M; ++i) out[i] = i % N == 0 ? prefix[i + N - 1] : suffix[i] + prefix[i + N - 1];
 }
 
-// Chunks [kb, k_steady) of a run take the checked path, [k_steady, k_tail) the steady one, [k_tail, end) checked
-// again; `end` is ke + LAG: chunk k - LAG is written once chunk k is loaded.
-struct Phases {
-  int32_t steady, tail, end;
-};
-template <int P, int V, bool kPacked>
-__device__ __forceinline__ Phases phases(const Lanes<P, V, kPacked>& at, int LAG) {
+// A sliding kernel's run: advance(k, checked) loads chunk k, write(m, checked) writes chunk m = k - LAG
+// once chunk k is loaded (its windows reach LAG chunks ahead). Chunks [kb, kb + LAG) only load; then the
+// steady state (chunk k inside [0, C) and every pixel of the warp present) runs unchecked, the rest
+// checked, up to ke + LAG.
+template <int P, int V, bool kPacked, typename Advance, typename Write>
+__device__ __forceinline__ void slide(const Lanes<P, V, kPacked>& at, int LAG, Advance&& advance, Write&& write) {
   const int32_t steady = at.kb + LAG, end = at.ke + LAG;
-  // steady: chunk k lies inside [0, C), and every pixel of the warp exists
   const int32_t tail = at.full ? max(steady, min(end, at.C / V)) : steady;
-  return {steady, tail, end};
+  int32_t k = at.kb;
+  for (; k < steady; ++k) advance(k, std::true_type{});
+  for (; k < tail; ++k) {
+    advance(k, std::false_type{});
+    write(k - LAG, std::false_type{});
+  }
+  for (; k < end; ++k) {
+    advance(k, std::true_type{});
+    write(k - LAG, std::true_type{});
+  }
 }
 
 template <typename T, int SIZE, int P, int V, bool kPacked, bool kFast>
@@ -303,17 +310,7 @@ __global__ void lrn_forward_sliding_kernel(const T* __restrict__ x, T* __restric
       }
       at.template store<decltype(checked)::value>(yp, m, out);
     };
-    const Phases ph = phases(at, LAG);
-    int32_t k = at.kb;
-    for (; k < ph.steady; ++k) advance(k, std::true_type{});
-    for (; k < ph.tail; ++k) {
-      advance(k, std::false_type{});
-      write(k - LAG, std::false_type{});
-    }
-    for (; k < ph.end; ++k) {
-      advance(k, std::true_type{});
-      write(k - LAG, std::true_type{});
-    }
+    slide(at, LAG, advance, write);
   }
 }
 
@@ -380,17 +377,7 @@ __global__ void __launch_bounds__(THREADS, V >= 8 || SIZE > 5 ? 2 : 3) lrn_backw
       }
       at.template store<decltype(checked)::value>(dxp, m, out);
     };
-    const Phases ph = phases(at, LAG);
-    int32_t k = at.kb;
-    for (; k < ph.steady; ++k) advance(k, std::true_type{});
-    for (; k < ph.tail; ++k) {
-      advance(k, std::false_type{});
-      write(k - LAG, std::false_type{});
-    }
-    for (; k < ph.end; ++k) {
-      advance(k, std::true_type{});
-      write(k - LAG, std::true_type{});
-    }
+    slide(at, LAG, advance, write);
   }
 }
 

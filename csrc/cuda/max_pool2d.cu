@@ -580,44 +580,54 @@ void with_general_choice(const PoolShape& s, int argmax_bytes, bool packed, Body
   }
 }
 
-template <typename T>
-void forward(const T* x, T* y, void* argmax, int argmax_bytes, const PoolShape& s, const PoolWindow& window,
-             cudaStream_t stream) {
-  constexpr int V = pack16<T>;
-  const bool packed = s.channels_last && s.C % V == 0 && aligned16({x, y, argmax});
+// The launchers' one choice: fast(Window<...>{}) when a fast path takes the call (fast_path, and a
+// compile-time window), else general(index type, argmax type, pack) as with_general_choice picks them.
+template <typename T, typename Fast, typename General>
+void with_path(const PoolShape& s, const PoolWindow& window, int argmax_bytes, bool packed, Fast&& fast,
+               General&& general) {
   bool done = false;
   if (fast_path<T>(s, window, argmax_bytes, packed)) {
     max_pool2d::with_window(window, [&](const auto& w) {
       using Window = std::decay_t<decltype(w)>;
       if constexpr (Window::fixed) {
-        constexpr int KH = Window::fixed_kh, KW = Window::fixed_kw, SH = Window::fixed_sh, SW = Window::fixed_sw;
-        auto launch = [&](auto layout, auto training) {
-          constexpr bool cl = decltype(layout)::value;
-          constexpr int v = cl ? V : 1;
-          using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
-          const Tiles tiles = tiles_of(s, (s.OH + Tile::R - 1) / Tile::R, (s.OW + Tile::CW - 1) / Tile::CW, v);
-          forward_tile_kernel<T, v, cl, KH, KW, SH, SW, Tile::R, Tile::CW, decltype(training)::value>
-              <<<blocks_for(tiles.items), THREADS, 0, stream>>>(ForwardArgs<T>{
-                  x, y, static_cast<uint8_t*>(argmax), s, tiles, int(window.pad_h), int(window.pad_w)});
-        };
-        auto with_training = [&](auto layout) {
-          if (argmax != nullptr) {
-            launch(layout, std::true_type{});
-          } else {
-            launch(layout, std::false_type{});
-          }
-        };
-        if (s.channels_last) {
-          with_training(std::true_type{});
-        } else {
-          with_training(std::false_type{});
-        }
+        fast(w);
         done = true;
       }
     });
   }
-  if (done) return;
-  with_general_choice<T>(s, argmax_bytes, packed, [&](auto index, auto arg, auto v) {
+  if (!done) with_general_choice<T>(s, argmax_bytes, packed, general);
+}
+
+template <typename T>
+void forward(const T* x, T* y, void* argmax, int argmax_bytes, const PoolShape& s, const PoolWindow& window,
+             cudaStream_t stream) {
+  constexpr int V = pack16<T>;
+  const bool packed = s.channels_last && s.C % V == 0 && aligned16({x, y, argmax});
+  with_path<T>(s, window, argmax_bytes, packed, [&](auto fixed) {
+    using Window = decltype(fixed);
+    constexpr int KH = Window::fixed_kh, KW = Window::fixed_kw, SH = Window::fixed_sh, SW = Window::fixed_sw;
+    auto launch = [&](auto layout, auto training) {
+      constexpr bool cl = decltype(layout)::value;
+      constexpr int v = cl ? V : 1;
+      using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
+      const Tiles tiles = tiles_of(s, (s.OH + Tile::R - 1) / Tile::R, (s.OW + Tile::CW - 1) / Tile::CW, v);
+      forward_tile_kernel<T, v, cl, KH, KW, SH, SW, Tile::R, Tile::CW, decltype(training)::value>
+          <<<blocks_for(tiles.items), THREADS, 0, stream>>>(ForwardArgs<T>{
+              x, y, static_cast<uint8_t*>(argmax), s, tiles, int(window.pad_h), int(window.pad_w)});
+    };
+    auto with_training = [&](auto layout) {
+      if (argmax != nullptr) {
+        launch(layout, std::true_type{});
+      } else {
+        launch(layout, std::false_type{});
+      }
+    };
+    if (s.channels_last) {
+      with_training(std::true_type{});
+    } else {
+      with_training(std::false_type{});
+    }
+  }, [&](auto index, auto arg, auto v) {
     using arg_t = decltype(arg);
     constexpr int v_ = decltype(v)::value;
     forward_general_kernel<T, decltype(index), arg_t, v_><<<blocks_for(items(s, s.OH, s.OW, v_)), THREADS, 0, stream>>>(
@@ -630,44 +640,36 @@ void backward(const T* dy, const void* argmax, int argmax_bytes, T* dx, const Po
               cudaStream_t stream) {
   constexpr int V = pack16<T>;
   const bool packed = s.channels_last && s.C % V == 0 && aligned16({dy, argmax, dx});
-  bool done = false;
-  if (fast_path<T>(s, window, argmax_bytes, packed)) {
-    max_pool2d::with_window(window, [&](const auto& w) {
-      using Window = std::decay_t<decltype(w)>;
-      if constexpr (Window::fixed) {
-        constexpr int KH = Window::fixed_kh, KW = Window::fixed_kw, SH = Window::fixed_sh, SW = Window::fixed_sw;
-        auto launch = [&](auto layout, auto pad, auto vector) {
-          constexpr bool cl = decltype(layout)::value;
-          constexpr int v = cl ? V : 1;
-          using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
-          const Tiles tiles = tiles_of(s, (s.H + Tile::BR * SH - 1) / (Tile::BR * SH),
-                                       (s.W + Tile::BC * SW - 1) / (Tile::BC * SW), v);
-          backward_block_kernel<T, v, cl, KH, KW, SH, SW, decltype(pad)::value, Tile::BR, Tile::BC,
-                                decltype(vector)::value><<<blocks_for(tiles.items), THREADS, 0, stream>>>(
-              dy, static_cast<const uint8_t*>(argmax), dx, s, tiles);
-        };
-        auto with_pad = [&](auto layout, auto vector) {
-          if (window.pad_h == 1) {
-            launch(layout, std::integral_constant<int, 1>{}, vector);
-          } else {
-            launch(layout, std::integral_constant<int, 0>{}, vector);
-          }
-        };
-        constexpr int row = FastTiles<KH, SH, false, int(sizeof(T))>::BC * SW;  // NCHW: inputs per block row
-        const bool vector = !s.channels_last && s.W % row == 0 && reinterpret_cast<uintptr_t>(dx) % (row * sizeof(T)) == 0;
-        if (s.channels_last) {
-          with_pad(std::true_type{}, std::false_type{});
-        } else if (vector) {
-          with_pad(std::false_type{}, std::true_type{});
-        } else {
-          with_pad(std::false_type{}, std::false_type{});
-        }
-        done = true;
+  with_path<T>(s, window, argmax_bytes, packed, [&](auto fixed) {
+    using Window = decltype(fixed);
+    constexpr int KH = Window::fixed_kh, KW = Window::fixed_kw, SH = Window::fixed_sh, SW = Window::fixed_sw;
+    auto launch = [&](auto layout, auto pad, auto vector) {
+      constexpr bool cl = decltype(layout)::value;
+      constexpr int v = cl ? V : 1;
+      using Tile = FastTiles<KH, SH, cl, int(sizeof(T))>;
+      const Tiles tiles = tiles_of(s, (s.H + Tile::BR * SH - 1) / (Tile::BR * SH),
+                                   (s.W + Tile::BC * SW - 1) / (Tile::BC * SW), v);
+      backward_block_kernel<T, v, cl, KH, KW, SH, SW, decltype(pad)::value, Tile::BR, Tile::BC,
+                            decltype(vector)::value><<<blocks_for(tiles.items), THREADS, 0, stream>>>(
+          dy, static_cast<const uint8_t*>(argmax), dx, s, tiles);
+    };
+    auto with_pad = [&](auto layout, auto vector) {
+      if (window.pad_h == 1) {
+        launch(layout, std::integral_constant<int, 1>{}, vector);
+      } else {
+        launch(layout, std::integral_constant<int, 0>{}, vector);
       }
-    });
-  }
-  if (done) return;
-  with_general_choice<T>(s, argmax_bytes, packed, [&](auto index, auto arg, auto v) {
+    };
+    constexpr int row = FastTiles<KH, SH, false, int(sizeof(T))>::BC * SW;  // NCHW: inputs per block row
+    const bool vector = !s.channels_last && s.W % row == 0 && reinterpret_cast<uintptr_t>(dx) % (row * sizeof(T)) == 0;
+    if (s.channels_last) {
+      with_pad(std::true_type{}, std::false_type{});
+    } else if (vector) {
+      with_pad(std::false_type{}, std::true_type{});
+    } else {
+      with_pad(std::false_type{}, std::false_type{});
+    }
+  }, [&](auto index, auto arg, auto v) {
     using arg_t = decltype(arg);
     constexpr int v_ = decltype(v)::value;
     backward_general_kernel<T, decltype(index), arg_t, v_><<<blocks_for(items(s, s.H, s.W, v_)), THREADS, 0, stream>>>(
