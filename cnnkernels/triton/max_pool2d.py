@@ -41,6 +41,18 @@ def _at(plane, row, col, c, rows, cols, CHANNELS):
 
 
 @triton.jit
+def _take_tap(v, valid, tap, best, best_tap, found, WITH_ARGMAX: tl.constexpr):
+    """One tap of the windows' running maximum (v: its values in float32, -inf where not `valid`)."""
+    if WITH_ARGMAX:  # the first valid tap starts the window; then a larger value or a NaN takes over
+        take = valid & ((v > best) | (v != v) | (found == 0))
+        best_tap = tl.where(take, tap, best_tap)
+        found = found | valid
+    else:  # the same maximum: a tap left out loads -inf, which never takes over
+        take = (v > best) | (v != v)
+    return tl.where(take, v, best), best_tap, found
+
+
+@triton.jit
 def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, PLANES, CHANNELS, H, W, OH, OW, PH, PW, DH, DW,
                                KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
                                WITH_ARGMAX: tl.constexpr, INDEX64: tl.constexpr, BLOCK_P: tl.constexpr,
@@ -56,13 +68,7 @@ def _max_pool2d_forward_kernel(x_ptr, y_ptr, argmax_ptr, PLANES, CHANNELS, H, W,
             valid = (pmask & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W))[:, None] & cmask[None, :]
             v = tl.load(x_ptr + _at(plane, ih, iw, c, H, W, CHANNELS), mask=valid, other=float("-inf"))
             v = v.to(tl.float32)
-            if WITH_ARGMAX:  # the first valid tap starts the window; then a larger value or a NaN takes over
-                take = valid & ((v > best) | (v != v) | (found == 0))
-                best_tap = tl.where(take, ki * KW + kj, best_tap)
-                found = found | valid
-            else:  # the same maximum: a tap left out loads -inf, which never takes over
-                take = (v > best) | (v != v)
-            best = tl.where(take, v, best)
+            best, best_tap, found = _take_tap(v, valid, ki * KW + kj, best, best_tap, found, WITH_ARGMAX)
     out = _at(plane, oh, ow, c, OH, OW, CHANNELS)
     mask = pmask[:, None] & cmask[None, :]
     tl.store(y_ptr + out, best.to(y_ptr.dtype.element_ty), mask=mask)
@@ -97,13 +103,7 @@ def _max_pool2d_forward_rows_kernel(x_ptr, y_ptr, argmax_ptr, ROWS, H, W, OH, OW
             iw = ow * SW - PW + kj * DW
             valid = row_ok[:, None] & (wmask & (iw >= 0) & (iw < W))[None, :]
             v = tl.load(x_ptr + (row[:, None] + iw[None, :]), mask=valid, other=float("-inf")).to(tl.float32)
-            if WITH_ARGMAX:  # the first valid tap starts the window; then a larger value or a NaN takes over
-                take = valid & ((v > best) | (v != v) | (found == 0))
-                best_tap = tl.where(take, ki * KW + kj, best_tap)
-                found = found | valid
-            else:  # the same maximum: a tap left out loads -inf, which never takes over
-                take = (v > best) | (v != v)
-            best = tl.where(take, v, best)
+            best, best_tap, found = _take_tap(v, valid, ki * KW + kj, best, best_tap, found, WITH_ARGMAX)
     out = r[:, None] * OW + ow[None, :]
     mask = rmask[:, None] & wmask[None, :]
     tl.store(y_ptr + out, best.to(y_ptr.dtype.element_ty), mask=mask)
